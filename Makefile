@@ -131,6 +131,18 @@ dev/cuda/bin/%: dev/cuda/%.cu $(wildcard llmc/*.h llmc/*.cuh dev/cuda/*.h)
 
 dev: $(DEV_CUDA_BINS)
 
+# ---------------------------------------------------------------- fuzzing
+# Each test/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; test/fuzz.sh
+# (part of `make test`) runs each for FUZZ_SECONDS with its seed corpus
+# test/fuzz/corpus/NAME/ when present. Targets must never exit() on bad input.
+FUZZ_SRCS := $(wildcard test/fuzz/*.c)
+FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CC ?= clang
+$(BUILD)/fuzz/%: test/fuzz/%.c $(wildcard llmc/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Illmc $< $(CPU_LIBS) -o $@
+TEST_DEPS += $(FUZZ_BINS)
+
 # every .cu in the tree, compiled for the selected architectures
 compile-check: $(if $(wildcard train_gpt.cu),train_gpt) $(DEV_CUDA_BINS) $(GPU_TEST_BINS)
 	@echo "compile-check: all .cu files compiled for sm_$(GPU_ARCHS)"
