@@ -5,7 +5,8 @@
 #   make test         every CPU test; the GPU tests too when a GPU is visible
 #   make test-gpu     only the GPU tests
 #   make train_gpt    the trainer binary (nvcc)
-#   make dev          standalone kernel programs under dev/cuda, data tools
+#   make dev          standalone kernel programs under dev/cuda
+#   make tools        data tools under dev/data (build/tools/NAME)
 #   make compile-check  compile every .cu file (CI: no GPU needed)
 #   make clean
 #
@@ -70,7 +71,7 @@ endif
 CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -fopenmp -Illmc -Itest
 CPU_LIBS := -lm
 
-.PHONY: all train test test-cpu test-gpu dev compile-check clean
+.PHONY: all train test test-cpu test-gpu dev tools compile-check clean
 all: train_gpt
 
 # ---------------------------------------------------------------- trainer
@@ -130,6 +131,16 @@ dev/cuda/bin/%: dev/cuda/%.cu $(wildcard llmc/*.h llmc/*.cuh dev/cuda/*.h)
 	$(NVCC) $(NVCC_FLAGS) -Idev/cuda $< $(NVCC_LIBS) -o $@
 
 dev: $(DEV_CUDA_BINS)
+
+# ---------------------------------------------------------------- data tools
+# every dev/data/NAME.c is a command-line tool built as build/tools/NAME
+TOOL_SRCS := $(wildcard dev/data/*.c)
+TOOL_BINS := $(patsubst dev/data/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+$(BUILD)/tools/%: dev/data/%.c $(wildcard llmc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
+tools: $(TOOL_BINS)
+TEST_DEPS += $(TOOL_BINS)
 
 # ---------------------------------------------------------------- fuzzing
 # Each test/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; test/fuzz.sh
