@@ -71,6 +71,10 @@ endif
 CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -fopenmp -Illmc -Itest
 CPU_LIBS := -lm
 
+# programs the test scripts call (each section adds its own); the test rules
+# come last so that every addition is seen
+TEST_DEPS := train_cpu
+
 .PHONY: all train test test-cpu test-gpu dev tools compile-check clean
 all: train_gpt
 
@@ -90,36 +94,6 @@ else
 	@echo "make train: no GPU visible; running the CPU reference trainer on a tiny model instead"
 	$(MAKE) train_cpu
 	./train_cpu
-endif
-
-# ---------------------------------------------------------------- tests
-CPU_TEST_SRCS := $(wildcard test/*.c)
-CPU_TEST_BINS := $(patsubst test/%.c,$(BUILD)/test/%,$(CPU_TEST_SRCS))
-TEST_SCRIPTS := $(filter-out test/run_tests.sh,$(wildcard test/*.sh))
-GPU_TEST_SRCS := $(wildcard test/*.cu)
-GPU_TEST_BINS := $(patsubst test/%.cu,$(BUILD)/test/%,$(GPU_TEST_SRCS))
-# programs the test scripts call (added to by each module's section below)
-TEST_DEPS := train_cpu
-
-$(BUILD)/test/%: test/%.c $(wildcard llmc/*.h) test/test.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
-
-$(BUILD)/test/%: test/%.cu $(wildcard llmc/*.h llmc/*.cuh) test/test.h
-	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCC_FLAGS) -Itest $< $(NVCC_LIBS) -o $@
-
-test-cpu: $(CPU_TEST_BINS) $(TEST_DEPS)
-	@test/run_tests.sh $(CPU_TEST_BINS) $(TEST_SCRIPTS)
-
-test-gpu: $(GPU_TEST_BINS)
-	@test/run_tests.sh $(GPU_TEST_BINS)
-
-ifeq ($(GPU_VISIBLE),1)
-test: $(CPU_TEST_BINS) $(TEST_DEPS) $(GPU_TEST_BINS)
-	@test/run_tests.sh $(CPU_TEST_BINS) $(TEST_SCRIPTS) $(GPU_TEST_BINS)
-else
-test: test-cpu
 endif
 
 # ---------------------------------------------------------------- dev programs
@@ -153,6 +127,34 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(wildcard llmc/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Illmc $< $(CPU_LIBS) -o $@
 TEST_DEPS += $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- tests
+CPU_TEST_SRCS := $(wildcard test/*.c)
+CPU_TEST_BINS := $(patsubst test/%.c,$(BUILD)/test/%,$(CPU_TEST_SRCS))
+TEST_SCRIPTS := $(filter-out test/run_tests.sh,$(wildcard test/*.sh))
+GPU_TEST_SRCS := $(wildcard test/*.cu)
+GPU_TEST_BINS := $(patsubst test/%.cu,$(BUILD)/test/%,$(GPU_TEST_SRCS))
+
+$(BUILD)/test/%: test/%.c $(wildcard llmc/*.h) test/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
+
+$(BUILD)/test/%: test/%.cu $(wildcard llmc/*.h llmc/*.cuh) test/test.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -Itest $< $(NVCC_LIBS) -o $@
+
+test-cpu: $(CPU_TEST_BINS) $(TEST_DEPS)
+	@test/run_tests.sh $(CPU_TEST_BINS) $(TEST_SCRIPTS)
+
+test-gpu: $(GPU_TEST_BINS)
+	@test/run_tests.sh $(GPU_TEST_BINS)
+
+ifeq ($(GPU_VISIBLE),1)
+test: $(CPU_TEST_BINS) $(TEST_DEPS) $(GPU_TEST_BINS)
+	@test/run_tests.sh $(CPU_TEST_BINS) $(TEST_SCRIPTS) $(GPU_TEST_BINS)
+else
+test: test-cpu
+endif
 
 # every .cu in the tree, compiled for the selected architectures
 compile-check: $(if $(wildcard train_gpt.cu),train_gpt) $(DEV_CUDA_BINS) $(GPU_TEST_BINS)
