@@ -1,0 +1,276 @@
+/*
+ * train_config.h — the training run's settings: the command line of
+ * train_gpt, its --help text, defaults and validation.
+ *
+ * Flags follow llm.c's train_gpt2.cu where the meaning is the same
+ * (-i -j -e -o -b -t -d -x -l -u -q -k -c -v -m -s -g -n -nk -y -z -r),
+ * plus long flags for packlm's own settings (--packing, --doc-mask, --seed,
+ * --grad-clip, --dump-batches, --deterministic, --max-skips).
+ *
+ * train_config_parse never exits: it returns NULL on success or a message
+ * naming the bad flag, so the trainer can print it and tests can check it.
+ * Shapes: one optimizer step sees total_batch_tokens = B * T * num_ranks *
+ * grad_accum_steps tokens; -d must be such a multiple.
+ */
+#ifndef PACKLM_TRAIN_CONFIG_H
+#define PACKLM_TRAIN_CONFIG_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "utils.h"
+
+typedef struct {
+    const char *train_pattern;  /* -i: glob of training shards */
+    const char *val_pattern;    /* -j: glob of validation shards ("" = none) */
+    const char *model;          /* -e: descriptor (gpt2:d12) or model file path */
+    const char *output_dir;     /* -o: main.log and checkpoints (NULL = none) */
+    const char *dump_batches;   /* --dump-batches: file for every micro-batch (NULL = none) */
+    const char *schedule;       /* -k: cosine | linear | constant | wsd */
+    const char *packing;        /* --packing: chunk | bestfit */
+    int B, T;                   /* -b rows per micro-batch, -t tokens per row */
+    long total_batch_tokens;    /* -d: tokens per optimizer step (all ranks, all micro-steps) */
+    int max_steps;              /* -x */
+    float lr;                   /* -l peak learning rate */
+    int warmup_steps;           /* -u */
+    float final_lr_frac;        /* -q: final lr = lr * final_lr_frac */
+    float weight_decay;         /* -c */
+    int val_every;              /* -v: steps between validations (0 = never) */
+    int val_max_batches;        /* -m */
+    int sample_every;           /* -s: steps between samples (0 = never) */
+    int sample_tokens;          /* -g */
+    int checkpoint_every;       /* -n: steps between checkpoints (0 = only none) */
+    int keep_last;              /* -nk: checkpoints kept (0 = all) */
+    int resume;                 /* -y 1: continue from the latest checkpoint in -o */
+    int zero_stage;             /* -z */
+    int recompute;              /* -r */
+    int doc_mask;               /* --doc-mask 1: attention stays inside documents; 0: causal over rows */
+    unsigned long long seed;    /* --seed: init, data order, stochastic rounding */
+    float grad_clip;            /* --grad-clip: global-norm clip (0 = off) */
+    int deterministic;          /* --deterministic 1: bit-identical reruns (deterministic attention backward) */
+    int max_skips;              /* --max-skips: abort after this many non-finite steps in a row */
+} TrainConfig;
+
+static inline void train_config_defaults(TrainConfig *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->train_pattern = "data/fortunes_train_*.bin";
+    c->val_pattern = "data/fortunes_val_*.bin";
+    c->model = "gpt2:d12";
+    c->schedule = "cosine";
+    c->packing = "bestfit";
+    c->B = 16;
+    c->T = 1024;
+    c->total_batch_tokens = 65536;
+    c->max_steps = 500;
+    c->lr = 6e-4f;
+    c->warmup_steps = 50;
+    c->final_lr_frac = 0.1f;
+    c->weight_decay = 0.1f;
+    c->val_every = 100;
+    c->val_max_batches = 20;
+    c->sample_every = 250;
+    c->sample_tokens = 64;
+    c->keep_last = 2;
+    c->doc_mask = 1;
+    c->seed = 1337;
+    c->grad_clip = 1.0f;
+    c->max_skips = 5;
+}
+
+static inline void train_config_print_help(FILE *out)
+{
+    fprintf(out,
+        "usage: train_gpt [flags]   (every flag takes one value)\n"
+        "data\n"
+        "  -i GLOB    training shards            (default data/fortunes_train_*.bin)\n"
+        "  -j GLOB    validation shards, \"\" = none (default data/fortunes_val_*.bin)\n"
+        "  --packing chunk|bestfit  documents into rows (default bestfit)\n"
+        "  --doc-mask 1|0  1: attention stays inside each document; 0: plain causal over the row\n"
+        "  --dump-batches FILE  write every micro-batch (B, T, S, inputs, targets, pos, cu_seqlens)\n"
+        "model\n"
+        "  -e MODEL   descriptor (gpt2:d12, gpt2:d24, llama:1B, llama:1B,L=2,C=128,...) or a\n"
+        "             model file (llm.c gpt2_124M.bin / _bf16.bin, or one written by -o)  (default gpt2:d12)\n"
+        "batch\n"
+        "  -b N       rows per micro-batch (default 16)\n"
+        "  -t N       tokens per row (default 1024)\n"
+        "  -d N       tokens per optimizer step; a multiple of B*T gives gradient accumulation (default 65536)\n"
+        "optimization\n"
+        "  -x N       optimizer steps (default 500)\n"
+        "  -l LR      peak learning rate (default 6e-4)\n"
+        "  -u N       warmup steps (default 50)\n"
+        "  -q F       final lr as a fraction of -l (default 0.1)\n"
+        "  -k NAME    schedule: cosine | linear | constant | wsd (default cosine)\n"
+        "  -c WD      weight decay on matrices (default 0.1)\n"
+        "  --grad-clip G  clip the global gradient norm to G, 0 = off (default 1.0)\n"
+        "  --seed S   init, data order and rounding seed (default 1337)\n"
+        "  --deterministic 1|0  bit-identical reruns (default 0)\n"
+        "  --max-skips K  abort after K non-finite steps in a row (default 5)\n"
+        "evaluation and output\n"
+        "  -v N       validation loss every N steps, 0 = never (default 100)\n"
+        "  -m N       validation batches (default 20)\n"
+        "  -s N       print a sample every N steps, 0 = never (default 250)\n"
+        "  -g N       sample length in tokens (default 64)\n"
+        "  -o DIR     output directory: main.log and checkpoints (default: none)\n"
+        "  -n N       checkpoint every N steps, 0 = only at the end when -o is set (default 0)\n"
+        "  -nk K      keep the last K checkpoints, 0 = all (default 2)\n"
+        "  -y 1|0     resume from the latest checkpoint in -o (default 0)\n"
+        "memory\n"
+        "  -z 0       ZeRO stage (only 0 on one GPU)\n"
+        "  -r 0       activation recompute (not implemented: only 0)\n"
+        "  -h, --help this text\n");
+}
+
+/* Parse helpers: 0 on success, else the message is in err. */
+static inline int train_config_long(const char *flag, const char *text, long lo, long hi, long *out,
+                                    char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0') {
+        snprintf(err, errlen, "flag %s: '%s' is not an integer", flag, text);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        snprintf(err, errlen, "flag %s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static inline int train_config_float(const char *flag, const char *text, double lo, double hi, float *out,
+                                     char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || v != v) {
+        snprintf(err, errlen, "flag %s: '%s' is not a number", flag, text);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        snprintf(err, errlen, "flag %s: %g is out of range [%g, %g]", flag, v, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+/* The integer flags: name, field, range. */
+typedef struct {
+    const char *flag;
+    size_t offset;
+    long lo, hi;
+} TrainIntFlag;
+
+#define TRAIN_INT_FLAG(f, field, lo, hi) {f, offsetof(TrainConfig, field), lo, hi}
+
+static inline const char *train_config_check(const TrainConfig *c, char *err, size_t errlen);
+
+/*
+ * Parse argv into *c (defaults first). Returns NULL on success, "help" when
+ * -h/--help was given, else err filled with a message naming the flag.
+ */
+static inline const char *train_config_parse(TrainConfig *c, int argc, char **argv, char *err, size_t errlen)
+{
+    static const TrainIntFlag ints[] = {
+        TRAIN_INT_FLAG("-b", B, 1, 1 << 20), TRAIN_INT_FLAG("-t", T, 1, 1 << 20),
+        TRAIN_INT_FLAG("-x", max_steps, 1, 1000000000L), TRAIN_INT_FLAG("-u", warmup_steps, 0, 1000000000L),
+        TRAIN_INT_FLAG("-v", val_every, 0, 1000000000L), TRAIN_INT_FLAG("-m", val_max_batches, 1, 1000000000L),
+        TRAIN_INT_FLAG("-s", sample_every, 0, 1000000000L), TRAIN_INT_FLAG("-g", sample_tokens, 1, 1 << 20),
+        TRAIN_INT_FLAG("-n", checkpoint_every, 0, 1000000000L), TRAIN_INT_FLAG("-nk", keep_last, 0, 1000000),
+        TRAIN_INT_FLAG("-y", resume, 0, 1), TRAIN_INT_FLAG("-z", zero_stage, 0, 2),
+        TRAIN_INT_FLAG("-r", recompute, 0, 2), TRAIN_INT_FLAG("--doc-mask", doc_mask, 0, 1),
+        TRAIN_INT_FLAG("--deterministic", deterministic, 0, 1), TRAIN_INT_FLAG("--max-skips", max_skips, 1, 1000000),
+    };
+    train_config_defaults(c);
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) return "help";
+        if (i + 1 >= argc) {
+            snprintf(err, errlen, "flag %s needs a value (see --help)", flag);
+            return err;
+        }
+        const char *value = argv[++i];
+        int known = 0, bad = 0;
+        for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]) && !known; k++) {
+            if (strcmp(flag, ints[k].flag) != 0) continue;
+            long v;
+            known = 1;
+            bad = train_config_long(flag, value, ints[k].lo, ints[k].hi, &v, err, errlen);
+            if (!bad) *(int *)((char *)c + ints[k].offset) = (int)v;
+        }
+        if (known) {
+            if (bad) return err;
+            continue;
+        }
+        long v;
+        if (strcmp(flag, "-i") == 0) c->train_pattern = value;
+        else if (strcmp(flag, "-j") == 0) c->val_pattern = value;
+        else if (strcmp(flag, "-e") == 0) c->model = value;
+        else if (strcmp(flag, "-o") == 0) c->output_dir = value;
+        else if (strcmp(flag, "-k") == 0) c->schedule = value;
+        else if (strcmp(flag, "--packing") == 0) c->packing = value;
+        else if (strcmp(flag, "--dump-batches") == 0) c->dump_batches = value;
+        else if (strcmp(flag, "-d") == 0) {
+            bad = train_config_long(flag, value, 1, 1L << 40, &v, err, errlen);
+            c->total_batch_tokens = v;
+        } else if (strcmp(flag, "--seed") == 0) {
+            bad = train_config_long(flag, value, 0, 1L << 62, &v, err, errlen);
+            c->seed = (unsigned long long)v;
+        } else if (strcmp(flag, "-l") == 0) bad = train_config_float(flag, value, 0.0, 10.0, &c->lr, err, errlen);
+        else if (strcmp(flag, "-q") == 0) bad = train_config_float(flag, value, 0.0, 1.0, &c->final_lr_frac, err, errlen);
+        else if (strcmp(flag, "-c") == 0) bad = train_config_float(flag, value, 0.0, 10.0, &c->weight_decay, err, errlen);
+        else if (strcmp(flag, "--grad-clip") == 0) bad = train_config_float(flag, value, 0.0, 1e9, &c->grad_clip, err, errlen);
+        else {
+            snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
+            return err;
+        }
+        if (bad) return err;
+    }
+    return train_config_check(c, err, errlen);
+}
+
+/* Settings that are valid one by one but not together, or not implemented. */
+static inline const char *train_config_check(const TrainConfig *c, char *err, size_t errlen)
+{
+    const char *schedules[] = {"cosine", "linear", "constant", "wsd"};
+    int schedule_ok = 0;
+    for (int i = 0; i < 4; i++) schedule_ok |= strcmp(c->schedule, schedules[i]) == 0;
+    if (!schedule_ok)
+        snprintf(err, errlen, "flag -k: unknown schedule '%s' (cosine, linear, constant or wsd)", c->schedule);
+    else if (strcmp(c->packing, "chunk") != 0 && strcmp(c->packing, "bestfit") != 0)
+        snprintf(err, errlen, "flag --packing: unknown strategy '%s' (chunk or bestfit)", c->packing);
+    else if (c->total_batch_tokens % ((long)c->B * c->T) != 0)
+        snprintf(err, errlen, "flag -d: %ld tokens per step is not a multiple of B*T = %d*%d = %ld",
+                 c->total_batch_tokens, c->B, c->T, (long)c->B * c->T);
+    else if (c->resume && !c->output_dir)
+        snprintf(err, errlen, "flag -y 1 resumes from the checkpoints in -o DIR, but no -o was given");
+    else if (c->checkpoint_every > 0 && !c->output_dir)
+        snprintf(err, errlen, "flag -n %d asks for checkpoints, but no -o DIR was given to write them to",
+                 c->checkpoint_every);
+    else if (c->recompute != 0)
+        snprintf(err, errlen, "flag -r %d: activation recompute is not implemented; use -r 0", c->recompute);
+    else if (c->warmup_steps > c->max_steps)
+        snprintf(err, errlen, "flag -u %d: more warmup steps than steps (-x %d)", c->warmup_steps, c->max_steps);
+    else
+        return NULL;
+    return err;
+}
+
+/* One optimizer step = grad_accum micro-steps of B*T tokens on each of num_ranks ranks. */
+static inline int train_config_grad_accum(const TrainConfig *c, int num_ranks)
+{
+    long per_micro = (long)c->B * c->T * num_ranks;
+    if (c->total_batch_tokens % per_micro != 0)
+        die("flag -d: %ld tokens per step is not a multiple of B*T*ranks = %d*%d*%d = %ld", c->total_batch_tokens,
+            c->B, c->T, num_ranks, per_micro);
+    return (int)(c->total_batch_tokens / per_micro);
+}
+
+#endif /* PACKLM_TRAIN_CONFIG_H */
