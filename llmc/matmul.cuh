@@ -1,0 +1,121 @@
+/*
+ * matmul.cuh — the linear layers through cuBLASLt: bf16 in and out, fp32
+ * accumulation, bias and GELU fused into the epilogue.
+ *
+ *   inp (N, C), weight (OC, C), bias (OC) or NULL  ->  out (N, OC) = inp @ W^T + b
+ *   pre_gelu (N, OC) or NULL: when given, pre_gelu = inp @ W^T + b and out = gelu(pre_gelu)
+ * Backward (dout (N, OC)):
+ *   pre_gelu given: first dout *= gelu'(pre_gelu), in place (dout is overwritten)
+ *   dinp (N, C) = dout @ W                  overwritten
+ *   dweight (OC, C) += dout^T @ inp         accumulated by cuBLASLt with beta = 1
+ *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh);
+ *                                           dbias_scratch: matmul_dbias_scratch_bytes(OC)
+ * Row-major (rows, cols) is column-major (cols, rows), so every product is
+ * expressed to cuBLASLt on the transposed, column-major views.
+ * Needs cuda_common_init() (handle + workspace). Widths C, OC multiples of 8.
+ */
+#ifndef PACKLM_MATMUL_CUH
+#define PACKLM_MATMUL_CUH
+
+#include "column_reduce.cuh"
+#include "cuda_common.h"
+#include "gelu.cuh"
+
+static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
+
+/*
+ * Column-major D (m, n) = op(A) (m, k) @ op(B) (k, n) + beta * D, then the
+ * epilogue: + bias (m), then GELU with the pre-activation saved to `aux`.
+ * A is stored (k, m) when transA else (m, k); B is stored (n, k) when transB else (k, n).
+ */
+static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, const floatX *bias, floatX *aux, int m, int n,
+                            int k, int transA, int transB, float beta, cudaStream_t s)
+{
+    cublasLtMatmulDesc_t desc;
+    cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
+
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    if (bias && aux) epilogue = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+    else if (aux) epilogue = CUBLASLT_EPILOGUE_GELU_AUX;
+    else if (bias) epilogue = CUBLASLT_EPILOGUE_BIAS;
+    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    if (bias)
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    if (aux) {
+        const int64_t ld_aux = m;
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof(ld_aux)));
+    }
+
+    cublasLtMatrixLayout_t layoutA, layoutB, layoutD;
+    cublasCheck(cublasLtMatrixLayoutCreate(&layoutA, CUDA_R_16BF, transA ? k : m, transA ? m : k, transA ? k : m));
+    cublasCheck(cublasLtMatrixLayoutCreate(&layoutB, CUDA_R_16BF, transB ? n : k, transB ? k : n, transB ? n : k));
+    cublasCheck(cublasLtMatrixLayoutCreate(&layoutD, CUDA_R_16BF, m, n, m));
+
+    cublasLtMatmulPreference_t preference;
+    cublasCheck(cublasLtMatmulPreferenceCreate(&preference));
+    const size_t workspace_bytes = CUBLASLT_WORKSPACE_BYTES;
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &workspace_bytes, sizeof(workspace_bytes)));
+    cublasLtMatmulHeuristicResult_t heuristic;
+    int found = 0;
+    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, layoutA, layoutB, layoutD, layoutD, preference,
+                                               1, &heuristic, &found));
+    if (found == 0) {
+        fprintf(stderr, "error: cuBLASLt has no algorithm for m=%d n=%d k=%d transA=%d transB=%d bias=%d gelu=%d\n", m,
+                n, k, transA, transB, bias != NULL, aux != NULL);
+        exit(1);
+    }
+    const float alpha = 1.0f;
+    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, a, layoutA, b, layoutB, &beta, d, layoutD, d, layoutD,
+                               &heuristic.algo, cublaslt_workspace, workspace_bytes, s));
+
+    cublasCheck(cublasLtMatmulPreferenceDestroy(preference));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layoutA));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layoutB));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layoutD));
+    cublasCheck(cublasLtMatmulDescDestroy(desc));
+}
+
+static void matmul_forward(floatX *out, const floatX *inp, const floatX *weight, const floatX *bias, int N, int C,
+                           int OC, floatX *pre_gelu, cudaStream_t s)
+{
+    /* out^T (OC, N) = W (OC, C) @ inp^T (C, N); W is stored as (C, OC) column-major */
+    matmul_cublaslt(out, weight, inp, bias, pre_gelu, OC, N, C, 1, 0, 0.0f, s);
+}
+
+/* Column sums of dout for the bias gradient. */
+struct BiasGradTerm {
+    const floatX *dout;
+    int OC;
+    __device__ void operator()(int row, int col, float (&acc)[1][8]) const
+    {
+        const BF16x8 g = load128(dout + (size_t)row * OC + col);
+        for (int i = 0; i < 8; i++) acc[0][i] += (float)g[i];
+    }
+};
+
+static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout, const floatX *inp,
+                            const floatX *weight, float *dbias_scratch, int N, int C, int OC, const floatX *pre_gelu,
+                            cudaStream_t s)
+{
+    if (pre_gelu) {
+        /* the contract: the gradient of the GELU output becomes that of its input, in place */
+        floatX *dpre = (floatX *)dout;
+        gelu_backward(dpre, pre_gelu, dout, (size_t)N * OC, s);
+    }
+    if (dbias) {
+        ColumnTargets<1> targets = {{dbias}};
+        const BiasGradTerm term = {dout, OC};
+        column_reduce_add<1>(targets, dbias_scratch, term, N, OC, s);
+    }
+    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N) */
+    matmul_cublaslt(dinp, weight, dout, NULL, NULL, C, N, OC, 0, 0, 0.0f, s);
+    /* dW^T (C, OC) += inp^T (C, N) @ dout (N, OC) */
+    matmul_cublaslt(dweight, inp, dout, NULL, NULL, C, OC, N, 0, 1, 1.0f, s);
+}
+
+#endif /* PACKLM_MATMUL_CUH */
