@@ -67,6 +67,7 @@
 #include <nccl.h>
 #endif
 #ifdef USE_MPI
+#define OMPI_SKIP_MPICXX 1 /* the C API only */
 #include <mpi.h>
 #endif
 
