@@ -1,0 +1,451 @@
+/*
+ * train_gpt.cu — train a GPT-2 or Llama-style transformer on packed
+ * documents, on one GPU.
+ *
+ * Read top to bottom: the run's settings (train_config.h), the model
+ * (random init or a model file, model.cuh on the GPU), the data (shards
+ * packed into rows of whole documents, dataloader.h), then the training
+ * loop: every step loads grad_accum micro-batches of B rows x T tokens,
+ * counts the tokens that carry a target, runs forward + backward on each
+ * (loss divided by that count), clips and applies AdamW, and prints
+ *   step | loss | lr | grad norm | ms | tokens/s | MFU | ETA.
+ * Validation loss, samples and checkpoints come every -v / -s / -n steps;
+ * `-y 1 -o DIR` resumes from the newest checkpoint bit-identically.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "cuda_common.h"
+#include "dataloader.h"
+#include "logger.h"
+#include "mfu.h"
+#include "model.cuh"
+#include "params.h"
+#include "rand.h"
+#include "schedulers.h"
+#include "tokenizer.h"
+#include "train_config.h"
+#include "utils.h"
+
+#define TOKENIZER_PATH "data/gpt2_tokenizer.bin"
+#define ADAM_BETA1 0.9f
+#define ADAM_BETA2 0.95f
+#define ADAM_EPS 1e-8f
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------- model source */
+
+/* Random init exactly as the CPU reference (param_init), rounded to bf16. */
+static uint16_t *init_params_from_seed(const ModelConfig *cfg, const ParamLayout *layout, unsigned long long seed)
+{
+    float *fp32 = (float *)malloc_or_die(layout->total * sizeof(float));
+    param_init(fp32, layout, cfg, seed);
+    uint16_t *bf16 = (uint16_t *)malloc_or_die(layout->total * sizeof(uint16_t));
+#pragma omp parallel for
+    for (size_t i = 0; i < layout->total; i++) bf16[i] = bf16_bits_from_float(fp32[i]);
+    free(fp32);
+    return bf16;
+}
+
+/* -e: an existing file is a model file; anything else must be a descriptor. */
+static int model_arg_is_file(const char *arg)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0) return 1;
+    if (!strchr(arg, ':')) die("-e '%s': no such model file, and not a descriptor such as gpt2:d12 or llama:1B", arg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+typedef struct {
+    int step;               /* optimizer steps done */
+    Rng sample_rng;         /* sampling stream */
+    int skipped_in_a_row;   /* non-finite steps just before */
+} RunState;
+
+static void save_checkpoint(const TrainConfig *tc, GpuModel *m, const RunState *rs, const DataLoader *loader)
+{
+    char path[4200];
+    size_t P = m->layout.total, S = m->opt_size;
+    uint16_t *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
+    float *opt = (float *)malloc_or_die(3 * S * sizeof(float));
+    cudaCheck(cudaStreamSynchronize(m->stream));
+    cudaCheck(cudaMemcpy(params, m->params, P * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(opt, m->master, S * sizeof(float), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(opt + S, m->adam_m, S * sizeof(float), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(opt + 2 * S, m->adam_v, S * sizeof(float), cudaMemcpyDeviceToHost));
+    checkpoint_model_path(path, sizeof(path), tc->output_dir, rs->step);
+    uint64_t model_hash = checkpoint_write_model(path, &m->cfg, params, P);
+    DataLoaderState ls = dataloader_get_state(loader);
+    TrainStateHeader h;
+    memset(&h, 0, sizeof(h));
+    h.step = rs->step;
+    h.rank = 0;
+    h.num_ranks = 1;
+    h.seed = tc->seed;
+    h.sample_rng = rs->sample_rng.state;
+    h.opt_offset = m->opt_offset;
+    h.opt_size = S;
+    h.model_hash = model_hash;
+    h.loader_bytes = sizeof(ls);
+    h.skipped_in_a_row = rs->skipped_in_a_row;
+    checkpoint_state_path(path, sizeof(path), tc->output_dir, rs->step, 0);
+    checkpoint_write_state(path, &h, &ls, opt, opt + S, opt + 2 * S);
+    checkpoint_prune(tc->output_dir, tc->keep_last, 1);
+    printf("checkpoint: step %d written to %s (model + training state)\n", rs->step, tc->output_dir);
+    free(params);
+    free(opt);
+}
+
+/*
+ * Resume: the newest checkpoint in -o whose state file is whole (checksum)
+ * and belongs to its model file. Loads everything; returns 0 if none exists.
+ */
+static int resume_from_checkpoint(const TrainConfig *tc, ModelConfig *cfg, uint16_t **params, float **opt,
+                                  DataLoaderState *ls, RunState *rs)
+{
+    enum { MAX_STEPS = 100000 };
+    int *steps = (int *)malloc_or_die(MAX_STEPS * sizeof(int));
+    int n = checkpoint_list_steps(tc->output_dir, steps, MAX_STEPS);
+    for (int i = n - 1; i >= 0; i--) {
+        char model_path[4200], state_path[4200];
+        checkpoint_model_path(model_path, sizeof(model_path), tc->output_dir, steps[i]);
+        checkpoint_state_path(state_path, sizeof(state_path), tc->output_dir, steps[i], 0);
+        int version;
+        checkpoint_read_model_config(model_path, cfg, &version);
+        ParamLayout layout;
+        param_layout_init(&layout, cfg);
+        size_t P = layout.total;
+        *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
+        *opt = (float *)malloc_or_die(3 * P * sizeof(float));
+        TrainStateHeader h;
+        const char *bad = checkpoint_read_state(state_path, &h, ls, sizeof(*ls), *opt, *opt + P, *opt + 2 * P, P);
+        if (!bad && checkpoint_read_model_params(model_path, *params, P) != h.model_hash)
+            bad = "the model file next to it is not the one written with this state";
+        if (!bad && h.step != (uint64_t)steps[i]) bad = "its step does not match its name";
+        if (!bad) {
+            rs->step = (int)h.step;
+            rs->sample_rng.state = h.sample_rng;
+            rs->skipped_in_a_row = (int)h.skipped_in_a_row;
+            if (h.seed != tc->seed) printf("resume: note: the checkpoint was trained with --seed %llu\n",
+                                           (unsigned long long)h.seed);
+            printf("resume: continuing from step %d (%s)\n", rs->step, model_path);
+            free(steps);
+            return 1;
+        }
+        fprintf(stderr, "warning: checkpoint '%s' is unusable: %s; trying an older one\n", state_path, bad);
+        free(*params);
+        free(*opt);
+    }
+    free(steps);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- evaluation and samples */
+
+/* Mean validation loss over up to -m batches from the start of the val shards. */
+static float validation_loss(const TrainConfig *tc, GpuModel *m, DataLoader *val, PackedBatch *batch)
+{
+    double sum = 0.0, count = 0.0;
+    dataloader_reset(val);
+    for (int i = 0; i < tc->val_max_batches; i++) {
+        dataloader_next(val, batch);
+        if (!tc->doc_mask) packed_batch_make_row_causal(batch);
+        for (int k = 0; k < batch->B * batch->T; k++) count += batch->targets[k] != -1;
+        gpu_model_upload_batch(m, batch);
+        gpu_model_forward(m);
+        sum += gpu_model_loss(m, 0.0f, 0);
+    }
+    return (float)(sum / (count > 0 ? count : 1.0));
+}
+
+/* Sample one token from the softmax over the first V logits (bf16 bits). */
+static int sample_token(const uint16_t *logits, int V, Rng *rng)
+{
+    float max = -INFINITY;
+    for (int i = 0; i < V; i++) max = fmaxf(max, float_from_bf16_bits(logits[i]));
+    double total = 0.0;
+    for (int i = 0; i < V; i++) total += exp(float_from_bf16_bits(logits[i]) - max);
+    double r = rng_uniform(rng) * total, acc = 0.0;
+    for (int i = 0; i < V; i++) {
+        acc += exp(float_from_bf16_bits(logits[i]) - max);
+        if (acc > r) return i;
+    }
+    return V - 1;
+}
+
+/* Generate -g tokens from end-of-text, one document, and print them decoded. */
+static void print_sample(const TrainConfig *tc, GpuModel *m, const Tokenizer *tok, Rng *rng)
+{
+    const ModelConfig *c = &m->cfg;
+    int max_len = tc->sample_tokens + 1;
+    if (max_len > m->B * m->T) max_len = m->B * m->T;
+    if (max_len > c->max_seq_len) max_len = c->max_seq_len;
+    PackedBatch b;
+    packed_batch_alloc(&b, 1, max_len);
+    uint16_t *row = (uint16_t *)malloc_or_die(c->padded_vocab_size * sizeof(uint16_t));
+    b.inputs[0] = c->vocab_size > GPT2_VOCAB_SIZE - 1 ? GPT2_VOCAB_SIZE - 1 : 0;
+    printf("sample: ");
+    for (int len = 1; len < max_len; len++) {
+        for (int i = 0; i < len; i++) {
+            b.targets[i] = -1;
+            b.pos[i] = i;
+        }
+        b.T = len;
+        b.num_segments = 1;
+        b.cu_seqlens[0] = 0;
+        b.cu_seqlens[1] = len;
+        b.max_seqlen = len;
+        gpu_model_upload_batch(m, &b);
+        gpu_model_forward(m);
+        cudaCheck(cudaMemcpyAsync(row, m->logits + (size_t)(len - 1) * c->padded_vocab_size,
+                                  c->padded_vocab_size * sizeof(uint16_t), cudaMemcpyDeviceToHost, m->stream));
+        cudaCheck(cudaStreamSynchronize(m->stream));
+        int next = sample_token(row, c->vocab_size, rng);
+        b.inputs[len] = next;
+        size_t n = 0;
+        const unsigned char *bytes = tok ? tokenizer_token_bytes(tok, next, &n) : NULL;
+        if (bytes) fwrite(bytes, 1, n, stdout);
+        else printf("<%d>", next);
+    }
+    printf("\n");
+    free(row);
+    packed_batch_free(&b);
+}
+
+/* The stochastic-rounding seed of a step: a function of (run seed, step), so a resumed run rounds alike. */
+static unsigned int rounding_seed(unsigned long long seed, int step)
+{
+    Rng r = rng_create(seed * 1000003ull + (unsigned long long)step);
+    return (unsigned int)rng_u64(&r);
+}
+
+/* ---------------------------------------------------------------- step line */
+
+static void format_eta(char *buf, size_t len, double seconds)
+{
+    int s = (int)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, len, "%dh%02dm", s / 3600, s / 60 % 60);
+    else snprintf(buf, len, "%dm%02ds", s / 60, s % 60);
+}
+
+static void dump_batch(FILE *f, const char *path, const PackedBatch *b)
+{
+    int header[3] = {b->B, b->T, b->num_segments};
+    size_t N = (size_t)b->B * b->T;
+    fwrite_or_die(header, sizeof(int), 3, f, path);
+    fwrite_or_die(b->inputs, sizeof(int), N, f, path);
+    fwrite_or_die(b->targets, sizeof(int), N, f, path);
+    fwrite_or_die(b->pos, sizeof(int), N, f, path);
+    fwrite_or_die(b->cu_seqlens, sizeof(int), b->num_segments + 1, f, path);
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    TrainConfig tc;
+    char err[512];
+    const char *bad = train_config_parse(&tc, argc, argv, err, sizeof(err));
+    if (bad && strcmp(bad, "help") == 0) {
+        train_config_print_help(stdout);
+        return 0;
+    }
+    if (bad) die("%s", bad);
+    if (tc.zero_stage != 0) die("flag -z %d: ZeRO needs several GPUs; on one GPU use -z 0", tc.zero_stage);
+    const int rank = 0, num_ranks = 1;
+
+    int num_gpus = 0;
+    if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
+        die("no CUDA GPU is visible: train_gpt needs one (on a machine without a GPU, `make train` runs the CPU "
+            "reference trainer, ./train_cpu, instead)");
+    cuda_common_init();
+
+    /* ---- the model: a checkpoint to resume, a model file, or random init from a descriptor */
+    ModelConfig cfg;
+    uint16_t *host_params = NULL;
+    float *host_opt = NULL;
+    RunState rs = {0, rng_create(tc.seed ^ 0x5a4d504cull), 0};
+    DataLoaderState loader_state;
+    int resumed = 0;
+    if (tc.output_dir) {
+        mkdir(tc.output_dir, 0755);
+        struct stat st;
+        if (stat(tc.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("-o '%s': cannot create the directory", tc.output_dir);
+    }
+    if (tc.resume) {
+        resumed = resume_from_checkpoint(&tc, &cfg, &host_params, &host_opt, &loader_state, &rs);
+        if (!resumed) printf("resume: no usable checkpoint in '%s'; starting from -e %s\n", tc.output_dir, tc.model);
+        else printf("resume: the model comes from the checkpoint; -e %s is not used\n", tc.model);
+    }
+    if (!resumed) {
+        if (model_arg_is_file(tc.model)) {
+            int version;
+            checkpoint_read_model_config(tc.model, &cfg, &version);
+            ParamLayout layout;
+            param_layout_init(&layout, &cfg);
+            host_params = (uint16_t *)malloc_or_die(layout.total * sizeof(uint16_t));
+            checkpoint_read_model_params(tc.model, host_params, layout.total);
+            printf("model: loaded %s (%s)\n", tc.model, version == MODEL_VERSION_BF16 ? "bf16" : "fp32");
+        } else {
+            model_config_parse(&cfg, tc.model);
+            ParamLayout layout;
+            param_layout_init(&layout, &cfg);
+            host_params = init_params_from_seed(&cfg, &layout, tc.seed);
+            printf("model: %s, random init from seed %llu\n", tc.model, tc.seed);
+        }
+    }
+    model_config_check_seq_len(&cfg, tc.T);
+    model_config_print(&cfg, stdout);
+
+    GpuModel model;
+    ParamLayout layout;
+    param_layout_init(&layout, &cfg);
+    gpu_model_create(&model, &cfg, tc.B, tc.T, 0, layout.total, tc.deterministic);
+    gpu_model_set_params(&model, host_params);
+    if (resumed) {
+        size_t S = model.opt_size;
+        cudaCheck(cudaMemcpy(model.master, host_opt + model.opt_offset, S * sizeof(float), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(model.adam_m, host_opt + layout.total + model.opt_offset, S * sizeof(float),
+                             cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(model.adam_v, host_opt + 2 * layout.total + model.opt_offset, S * sizeof(float),
+                             cudaMemcpyHostToDevice));
+    }
+    free(host_params);
+    free(host_opt);
+    printf("parameters: %zu (%.1fM); GPU memory for B=%d T=%d: %.2f GiB on %s\n", layout.total, layout.total / 1e6,
+           tc.B, tc.T, model.memory_bytes / 1073741824.0, device_info.name);
+
+    /* ---- the data */
+    PackingMode mode;
+    packing_mode_parse(tc.packing, &mode);
+    DataLoader train_loader, val_loader;
+    dataloader_init(&train_loader, tc.train_pattern, tc.B, tc.T, rank, num_ranks, mode, tc.seed, cfg.vocab_size);
+    if (resumed) dataloader_set_state(&train_loader, &loader_state);
+    int use_val = tc.val_every > 0 && tc.val_pattern[0] != '\0';
+    if (use_val) dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size);
+    dataloader_print_stats(&train_loader, stdout);
+    Tokenizer tokenizer;
+    int have_tokenizer = tc.sample_every > 0 && access(TOKENIZER_PATH, R_OK) == 0;
+    if (have_tokenizer) tokenizer_init(&tokenizer, TOKENIZER_PATH);
+    else if (tc.sample_every > 0) printf("samples: %s not found, printing token ids\n", TOKENIZER_PATH);
+    FILE *dump = tc.dump_batches ? fopen_or_die(tc.dump_batches, "wb") : NULL;
+
+    /* ---- the schedule */
+    const int grad_accum = train_config_grad_accum(&tc, num_ranks);
+    const long tokens_per_step = (long)tc.B * tc.T * grad_accum * num_ranks;
+    LRScheduler sched;
+    lr_scheduler_init(&sched, tc.schedule, tc.lr, tc.warmup_steps, tc.max_steps, tc.final_lr_frac);
+    Logger logger;
+    logger_init(&logger, tc.output_dir, rs.step);
+    const double peak_tflops = gpu_peak_bf16_tflops(device_info.name);
+    printf("batch: %d rows x %d tokens x %d micro-steps = %ld tokens per step; %s packing, document mask %s\n",
+           tc.B, tc.T, grad_accum, tokens_per_step, tc.packing, tc.doc_mask ? "on" : "off (causal over rows)");
+    if (peak_tflops < 0) printf("MFU: '%s' is not in the peak-FLOPs table; MFU is not shown\n", device_info.name);
+
+    PackedBatch *micro = (PackedBatch *)malloc_or_die(grad_accum * sizeof(PackedBatch));
+    for (int i = 0; i < grad_accum; i++) packed_batch_alloc(&micro[i], tc.B, tc.T);
+    double train_seconds = 0.0;
+    int timed_steps = 0;
+    const int first_step = rs.step;
+
+    /* ---- the training loop: step == max_steps only evaluates and saves */
+    for (; rs.step <= tc.max_steps; rs.step++) {
+        const int step = rs.step, last = step == tc.max_steps;
+        if (use_val && (step % tc.val_every == 0 || last)) {
+            float val = validation_loss(&tc, &model, &val_loader, &micro[0]);
+            printf("step %d: val loss %.6f\n", step, val);
+            logger_log_val(&logger, step, val);
+        }
+        if (tc.sample_every > 0 && step > 0 && (step % tc.sample_every == 0 || last))
+            print_sample(&tc, &model, have_tokenizer ? &tokenizer : NULL, &rs.sample_rng);
+        if (tc.output_dir && step > 0 && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
+            save_checkpoint(&tc, &model, &rs, &train_loader);
+        if (last) break;
+
+        double t0 = now_seconds();
+        /* load the step's micro-batches; the loss is normalised by the targets of all of them */
+        double count = 0.0, pairs = 0.0;
+        for (int i = 0; i < grad_accum; i++) {
+            dataloader_next(&train_loader, &micro[i]);
+            if (!tc.doc_mask) packed_batch_make_row_causal(&micro[i]);
+            for (int k = 0; k < tc.B * tc.T; k++) count += micro[i].targets[k] != -1;
+            pairs += batch_attended_pairs(&micro[i]);
+            if (dump) dump_batch(dump, tc.dump_batches, &micro[i]);
+        }
+        /* forward + backward of every micro-batch, gradients accumulating */
+        double loss_sum = 0.0;
+        gpu_model_zero_grad(&model);
+        for (int i = 0; i < grad_accum; i++) {
+            gpu_model_upload_batch(&model, &micro[i]);
+            gpu_model_forward(&model);
+            loss_sum += gpu_model_loss(&model, count > 0 ? (float)(1.0 / count) : 0.0f, 1);
+            gpu_model_backward(&model);
+        }
+        gpu_model_reduce_gradients(&model);
+        float loss = (float)(loss_sum / count);
+        float norm = sqrtf(gpu_model_grad_norm_squared(&model));
+        float lr = lr_at(&sched, step);
+        if (!isfinite(loss) || !isfinite(norm)) {
+            rs.skipped_in_a_row++;
+            printf("step %d: loss %f, grad norm %f are not finite: update skipped (%d in a row)\n", step + 1, loss,
+                   norm, rs.skipped_in_a_row);
+            if (rs.skipped_in_a_row >= tc.max_skips)
+                die("%d steps in a row had a non-finite loss or gradient norm (--max-skips %d): the run diverged; "
+                    "try a lower -l or --grad-clip", rs.skipped_in_a_row, tc.max_skips);
+            continue;
+        }
+        rs.skipped_in_a_row = 0;
+        AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay,
+                       tc.grad_clip > 0.0f && norm > tc.grad_clip ? tc.grad_clip / norm : 1.0f, step + 1,
+                       rounding_seed(tc.seed, step)};
+        gpu_model_update(&model, &a);
+        cudaCheck(cudaStreamSynchronize(model.stream));
+        double seconds = now_seconds() - t0;
+
+        /* the step line (this process's first step includes warm-up and is not averaged) */
+        if (step > first_step) {
+            train_seconds += seconds;
+            timed_steps++;
+        }
+        double avg = timed_steps ? train_seconds / timed_steps : seconds;
+        char eta[32], mfu[32];
+        format_eta(eta, sizeof(eta), avg * (tc.max_steps - step - 1));
+        double flops = training_flops(&cfg, (double)tokens_per_step, pairs);
+        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * flops / seconds / (peak_tflops * 1e12));
+        else snprintf(mfu, sizeof(mfu), "n/a");
+        printf("step %5d/%d | loss %.6f | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
+               tc.max_steps, loss, lr, norm, seconds * 1e3, tokens_per_step / seconds, mfu, eta);
+        fflush(stdout);
+        logger_log_train(&logger, step + 1, loss, lr, norm);
+    }
+    if (timed_steps > 0)
+        printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s\n", timed_steps, 1e3 * train_seconds / timed_steps,
+               tokens_per_step * timed_steps / train_seconds);
+
+    for (int i = 0; i < grad_accum; i++) packed_batch_free(&micro[i]);
+    free(micro);
+    if (dump) fclose_or_die(dump, tc.dump_batches);
+    if (have_tokenizer) tokenizer_free(&tokenizer);
+    logger_free(&logger);
+    dataloader_free(&train_loader);
+    if (use_val) dataloader_free(&val_loader);
+    gpu_model_free(&model);
+    cuda_common_destroy();
+    return 0;
+}
