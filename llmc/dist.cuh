@@ -334,7 +334,8 @@ static inline void dist_init(Dist *d, const char *rendezvous_dir, double timeout
     cudaCheck(cudaEventCreateWithFlags(&d->comm_done, cudaEventDisableTiming));
 }
 
-/* Partition the flat parameter buffer and build the gradient buckets. */
+/* Partition the flat parameter buffer and build the gradient buckets
+ * (dist_zero_free releases them; dist_free does too). */
 static inline void dist_zero_init(Dist *d, int stage, const ParamLayout *p, const ModelConfig *c)
 {
     if (stage < 0 || stage > 2) die("ZeRO stage must be 0, 1 or 2 (got %d)", stage);
@@ -347,6 +348,16 @@ static inline void dist_zero_init(Dist *d, int stage, const ParamLayout *p, cons
         grad_bucket_init(&d->buckets[b], p, c, b);
         cudaCheck(cudaEventCreateWithFlags(&d->bucket_ready[b], cudaEventDisableTiming));
     }
+}
+
+static inline void dist_zero_free(Dist *d)
+{
+    for (int b = 0; b < d->num_buckets; b++) cudaCheck(cudaEventDestroy(d->bucket_ready[b]));
+    free(d->buckets);
+    free(d->bucket_ready);
+    d->buckets = NULL;
+    d->bucket_ready = NULL;
+    d->num_buckets = 0;
 }
 
 /* The range of the flat buffer whose optimizer state this rank keeps and
@@ -483,11 +494,9 @@ static inline void dist_free(Dist *d)
         cudaCheck(cudaFree(d->scalars));
     }
 #endif
-    for (int b = 0; b < d->num_buckets; b++) cudaCheck(cudaEventDestroy(d->bucket_ready[b]));
+    dist_zero_free(d);
     cudaCheck(cudaEventDestroy(d->comm_done));
     cudaCheck(cudaStreamDestroy(d->comm_stream));
-    free(d->buckets);
-    free(d->bucket_ready);
 #ifdef USE_MPI
     if (d->launcher == LAUNCH_MPI) MPI_Finalize();
 #endif
