@@ -69,7 +69,10 @@ endif
 
 # ---------------------------------------------------------------- CPU side
 CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -fopenmp -Illmc -Itest
-CPU_LIBS := -lm
+# utf8proc (Debian libutf8proc-dev): Unicode categories for the tokenizer's
+# table generator dev/data/gen_unicode_classes.c and its check
+UTF8PROC_LIBS := $(or $(shell pkg-config --libs libutf8proc 2>/dev/null),-lutf8proc)
+CPU_LIBS := -lm $(UTF8PROC_LIBS)
 
 # programs the test scripts call (each section adds its own); the test rules
 # come last so that every addition is seen
