@@ -360,12 +360,10 @@ static inline void dist_zero_free(Dist *d)
     d->num_buckets = 0;
 }
 
-/* The range of the flat buffer whose optimizer state this rank keeps and
- * updates: all of it at stage 0, its own shard from stage 1 on. */
+/* This rank's optimizer range (zero_opt_range). */
 static inline void dist_opt_range(const Dist *d, size_t *offset, size_t *size)
 {
-    *offset = d->zero_stage == 0 ? 0 : zero_shard_offset(&d->part, d->rank);
-    *size = d->zero_stage == 0 ? d->part.total : zero_shard_size(&d->part, d->rank);
+    zero_opt_range(&d->part, d->zero_stage, d->rank, offset, size);
 }
 
 /* Print (rank 0) the layout of the job and the per-GPU training-state memory. */

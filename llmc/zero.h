@@ -79,6 +79,15 @@ static inline int zero_owner(const ZeroPartition *z, size_t index)
     return (int)(index / z->shard_len);
 }
 
+/* The range of the flat buffer whose optimizer state (fp32 master weights,
+ * AdamW m and v) rank r keeps and updates: all of it at stage 0, its own
+ * shard from stage 1 on. */
+static inline void zero_opt_range(const ZeroPartition *z, int stage, int rank, size_t *offset, size_t *size)
+{
+    *offset = stage == 0 ? 0 : zero_shard_offset(z, rank);
+    *size = stage == 0 ? z->total : zero_shard_size(z, rank);
+}
+
 /* Intersection of [a, a+na) and [b, b+nb): returns its length, start in *start. */
 static inline size_t zero_intersect(size_t a, size_t na, size_t b, size_t nb, size_t *start)
 {
@@ -175,7 +184,8 @@ typedef struct {
 static inline ZeroMemory zero_memory(const ZeroPartition *z, int stage, int rank)
 {
     const size_t bf16_bytes = 2, adamw_floats = 3; /* master weight, m, v */
-    size_t opt_elems = stage >= 1 ? zero_shard_size(z, rank) : z->total;
+    size_t opt_offset, opt_elems;
+    zero_opt_range(z, stage, rank, &opt_offset, &opt_elems);
     return (ZeroMemory){z->total * bf16_bytes, z->total * bf16_bytes, opt_elems * adamw_floats * sizeof(float)};
 }
 

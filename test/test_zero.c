@@ -241,6 +241,24 @@ static void test_memory(void)
     check(sum1 == n * 12 && max1 <= z.shard_len * 12, "zero_memory_stage1_sharded",
           "stage 1 shards sum to %zu (want %zu), largest %zu", sum1, n * 12, max1);
     check(m2.optimizer == zero_shard_size(&z, 3) * 12, "zero_memory_stage2_sharded", "stage 2 rank 3: %zu", m2.optimizer);
+
+    /* the optimizer ranges of all ranks tile the buffer from stage 1 on; stage 0 is the whole buffer everywhere */
+    int ranges_ok = 1;
+    for (int stage = 0; stage <= 2; stage++) {
+        size_t next = 0;
+        for (int r = 0; r < P; r++) {
+            size_t off, size;
+            zero_opt_range(&z, stage, r, &off, &size);
+            if (stage == 0) {
+                ranges_ok &= off == 0 && size == n;
+            } else {
+                ranges_ok &= off == next;
+                next = off + size;
+            }
+        }
+        if (stage > 0) ranges_ok &= next == n;
+    }
+    check(ranges_ok, "zero_opt_ranges", "optimizer ranges do not tile the buffer (or stage 0 is not whole)");
 }
 
 int main(void)
