@@ -3,11 +3,14 @@
  * offsets and sizes for counts that do and do not divide by the number of
  * ranks, ownership of every element and of every tensor's slice, gradient
  * bucket boundaries against params.h's layout, the cutting of ranges into
- * per-owner pieces, and the rank data partition (rows r, r+P, ...).
+ * per-owner pieces, and the rank data partition (rows r, r+P, ...) both as
+ * arithmetic and as the dataloader delivers it.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "dataloader.h"
 #include "params.h"
 #include "rand.h"
 #include "test.h"
@@ -222,6 +225,65 @@ static void test_data_partition(void)
     check(ok, "zero_rank_rows_partition_global_batch", "some global row is not read by exactly one rank");
 }
 
+/* A shard of random documents (llm.c format, uint16 tokens) at `path`. */
+static void write_test_shard(const char *path, int num_tokens, Rng *rng)
+{
+    int header[256] = {20240520, 1, num_tokens};
+    unsigned short *tokens = (unsigned short *)malloc_or_die((size_t)num_tokens * sizeof(unsigned short));
+    for (int i = 0; i < num_tokens; i++)
+        tokens[i] = (unsigned short)(i == 0 || rng_below(rng, 40) == 0 ? SHARD_EOT : rng_below(rng, 50000));
+    FILE *f = fopen_or_die(path, "wb");
+    fwrite_or_die(header, sizeof(int), 256, f, path);
+    fwrite_or_die(tokens, sizeof(unsigned short), (size_t)num_tokens, f, path);
+    fclose_or_die(f, path);
+    free(tokens);
+}
+
+/* Rank r's local row j of every micro-batch is row zero_global_row(j, r, P)
+ * of the one-rank loader's batch of B*P rows, for both packing modes. */
+static void test_dataloader_rows(void)
+{
+    char dir[] = "/tmp/packlm_test_zero_XXXXXX", path[256], pattern[256];
+    if (!mkdtemp(dir)) die("cannot create a temporary directory");
+    snprintf(path, sizeof(path), "%s/rows_train_000000.bin", dir);
+    snprintf(pattern, sizeof(pattern), "%s/rows_train_*.bin", dir);
+    Rng rng = rng_create(99);
+    write_test_shard(path, 20000, &rng);
+    const int B = 3, T = 32, steps = 4;
+    for (int mode = PACK_CHUNK; mode <= PACK_BESTFIT; mode++)
+        for (int P = 1; P <= 4; P++) {
+            DataLoader global, *local = (DataLoader *)malloc_or_die((size_t)P * sizeof(DataLoader));
+            PackedBatch gb, lb;
+            dataloader_init(&global, pattern, B * P, T, 0, 1, (PackingMode)mode, 5, 50257);
+            for (int r = 0; r < P; r++) dataloader_init(&local[r], pattern, B, T, r, P, (PackingMode)mode, 5, 50257);
+            packed_batch_alloc(&gb, B * P, T);
+            packed_batch_alloc(&lb, B, T);
+            int ok = 1;
+            for (int s = 0; s < steps; s++) {
+                dataloader_next(&global, &gb);
+                for (int r = 0; r < P; r++) {
+                    dataloader_next(&local[r], &lb);
+                    for (int j = 0; j < B; j++) {
+                        size_t g = (size_t)zero_global_row(j, r, P) * T, l = (size_t)j * T;
+                        ok &= memcmp(gb.inputs + g, lb.inputs + l, T * sizeof(int)) == 0 &&
+                              memcmp(gb.targets + g, lb.targets + l, T * sizeof(int)) == 0 &&
+                              memcmp(gb.pos + g, lb.pos + l, T * sizeof(int)) == 0;
+                    }
+                }
+            }
+            char name[96];
+            snprintf(name, sizeof(name), "dataloader_rank_rows[%s,P=%d]", mode == PACK_CHUNK ? "chunk" : "bestfit", P);
+            check(ok, name, "a rank's row differs from the global batch's row j*P + r");
+            for (int r = 0; r < P; r++) dataloader_free(&local[r]);
+            dataloader_free(&global);
+            packed_batch_free(&gb);
+            packed_batch_free(&lb);
+            free(local);
+        }
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Optimizer state: full at stage 0, split without loss or overlap from stage 1. */
 static void test_memory(void)
 {
@@ -268,6 +330,7 @@ int main(void)
     test_buckets();
     test_pieces();
     test_data_partition();
+    test_dataloader_rows();
     test_memory();
     return test_summary();
 }
