@@ -90,7 +90,7 @@ static inline void dataloader_order(int *order, int n, uint64_t seed, int64_t ep
 }
 
 /* Make shard `index` the loaded one: map, scan, pack, order its rows. */
-static void dataloader_load_shard(DataLoader *dl, int index)
+static inline void dataloader_load_shard(DataLoader *dl, int index)
 {
     if (dl->loaded == index) {
         dataloader_order(dl->row_order, dl->rows.num_rows, dl->seed, dl->epoch, (uint64_t)index + 1);
@@ -118,7 +118,7 @@ static void dataloader_load_shard(DataLoader *dl, int index)
 }
 
 /* Go to (epoch, shard_pos, row_pos) of the stream. */
-static void dataloader_seek(DataLoader *dl, int64_t epoch, int shard_pos, int64_t row_pos)
+static inline void dataloader_seek(DataLoader *dl, int64_t epoch, int shard_pos, int64_t row_pos)
 {
     dl->epoch = epoch;
     dl->shard_pos = shard_pos;
