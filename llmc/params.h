@@ -119,7 +119,15 @@ static inline void param_init(float *params, const ParamLayout *p, const ModelCo
             memset(w, 0, n * sizeof(float));
         } else {
             double s = (t == PARAM_ATTPROJW || t == PARAM_FCPROJW) ? residual_std : std;
-            for (size_t i = 0; i < n; i++) w[i] = (float)(s * rng_normal(&rng));
+            /* rng_normal takes two draws, so sample i starts 2i draws in: the
+               samples are independent of each other and fill in parallel */
+#pragma omp parallel for
+            for (size_t i = 0; i < n; i++) {
+                Rng r = rng;
+                rng_skip(&r, 2 * (uint64_t)i);
+                w[i] = (float)(s * rng_normal(&r));
+            }
+            rng_skip(&rng, 2 * (uint64_t)n);
         }
     }
     /* padded vocabulary rows carry no token: keep them exactly zero */

@@ -31,6 +31,12 @@ static inline uint64_t rng_u64(Rng *r)
     return z ^ (z >> 31);
 }
 
+/* Advance the stream by `draws` rng_u64 draws at once (splitmix64 is a counter). */
+static inline void rng_skip(Rng *r, uint64_t draws)
+{
+    r->state += draws * 0x9E3779B97F4A7C15ull;
+}
+
 /* Uniform in [0, 1) with 53 random bits. */
 static inline double rng_uniform(Rng *r)
 {
