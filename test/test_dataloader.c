@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "dataloader.h"
 #include "test.h"
@@ -562,6 +563,123 @@ static void test_uint16_shard(void)
     rmdir(dir);
 }
 
+/* ------------------------------------------------------------ bad input */
+
+/* Run fn(td) in a child process; PASS when it exits with status 1 and its
+   stderr contains `substring` (a clear error, not a crash). */
+static void expect_death(const char *name, void (*fn)(const TestData *), const TestData *td, const char *substring)
+{
+    int fds[2];
+    if (pipe(fds) != 0) die("pipe failed");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) die("fork failed");
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(td);
+        _exit(0);
+    }
+    close(fds[1]);
+    char err[1024];
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof(err) - 1 && (r = read(fds[0], err + got, sizeof(err) - 1 - got)) > 0) got += (size_t)r;
+    err[got] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    int exited_1 = WIFEXITED(status) && WEXITSTATUS(status) == 1;
+    check(exited_1 && strstr(err, substring), name, "status %d, stderr '%s', wanted exit 1 and '%s'", status, err,
+          substring);
+}
+
+static void run_state_other_T(const TestData *td)
+{
+    DataLoader a, b;
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_BESTFIT, 3, VOCAB);
+    dataloader_init(&b, td->pattern, 2, 17, 0, 1, PACK_BESTFIT, 3, VOCAB);
+    DataLoaderState st = dataloader_get_state(&a);
+    dataloader_set_state(&b, &st);
+}
+
+static void run_state_row_out_of_range(const TestData *td)
+{
+    DataLoader a;
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    DataLoaderState st = dataloader_get_state(&a);
+    st.row_pos = 1 << 30;
+    dataloader_set_state(&a, &st);
+}
+
+static void run_state_other_data(const TestData *td)
+{
+    DataLoader a, b;
+    char one_shard[128];
+    snprintf(one_shard, sizeof(one_shard), "%s/shard_000.bin", td->dir);
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&b, one_shard, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    DataLoaderState st = dataloader_get_state(&a);
+    dataloader_set_state(&b, &st);
+}
+
+static void run_wrong_batch_shape(const TestData *td)
+{
+    DataLoader a;
+    PackedBatch b;
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    packed_batch_alloc(&b, 2, 8);
+    dataloader_next(&a, &b);
+}
+
+static void run_rank_out_of_range(const TestData *td)
+{
+    DataLoader a;
+    dataloader_init(&a, td->pattern, 2, 16, 3, 3, PACK_CHUNK, 3, VOCAB);
+}
+
+static void run_no_match(const TestData *td)
+{
+    DataLoader a;
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "%s/nothing_*.bin", td->dir);
+    dataloader_init(&a, pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+}
+
+/* late_1.bin has an id >= 50257: its header passes at init, the token scan
+   fails when the loader reaches it (after late_0.bin), naming the file. */
+static void run_bad_token_later(const TestData *td)
+{
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "%s/late_*.bin", td->dir);
+    DataLoader a;
+    PackedBatch b;
+    dataloader_init(&a, pattern, 4, 16, 0, 1, PACK_CHUNK, DATALOADER_NO_SHUFFLE, 50257);
+    packed_batch_alloc(&b, 4, 16);
+    for (;;) dataloader_next(&a, &b);
+}
+
+static void test_bad_input(const TestData *td)
+{
+    expect_death("state_other_T_refused", run_state_other_T, td, "this run has seed 3, T 17");
+    expect_death("state_row_out_of_range_refused", run_state_row_out_of_range, td, "row 1073741824 is past the");
+    expect_death("state_other_data_refused", run_state_other_data, td, "but the data now has 1 shards");
+    expect_death("wrong_batch_shape_refused", run_wrong_batch_shape, td, "batch is 2x8 but the loader makes 2x16");
+    expect_death("rank_out_of_range_refused", run_rank_out_of_range, td, "rank 3 is not in [0, 3)");
+    expect_death("glob_no_match_refused", run_no_match, td, "no shard files match");
+    const uint32_t good[7] = {SHARD_EOT, 1, 2, 3, SHARD_EOT, 4, 5}, bad[3] = {SHARD_EOT, 7, 50300};
+    char good_path[128], bad_path[128], want[256];
+    snprintf(good_path, sizeof(good_path), "%s/late_0.bin", td->dir);
+    snprintf(bad_path, sizeof(bad_path), "%s/late_1.bin", td->dir);
+    write_shard_file(good_path, good, 7, 2);
+    write_shard_file(bad_path, bad, 3, 2);
+    snprintf(want, sizeof(want), "shard '%s': token id 50300 at index 2 is not below the vocabulary size 50257",
+             bad_path);
+    expect_death("bad_token_later_names_file", run_bad_token_later, td, want);
+    unlink(good_path);
+    unlink(bad_path);
+}
+
 /* ------------------------------------------------------------ validator */
 
 /* A valid in-memory shard: header + tokens (n of them, width bytes each). */
@@ -639,6 +757,7 @@ int main(void)
         test_ranks(&td, (PackingMode)mode);
     }
     test_shuffle(&td);
+    test_bad_input(&td);
     free_test_data(&td);
     return test_summary();
 }
