@@ -32,12 +32,16 @@
 #include "attention_ref.h"
 #include "utils.h"
 
+/* Loops with less work than this stay on one thread: starting threads would
+   cost more than it saves (and tests call tiny ops thousands of times). */
+#define CPU_REF_PARALLEL_WORK 32768
+
 /* ------------------------------------------------------------------ encoder */
 
 static inline void encoder_forward_cpu(float *out, const int *inputs, const int *pos, const float *wte,
                                        const float *wpe, int N, int C)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *tok = wte + (size_t)inputs[i] * C;
         float *o = out + (size_t)i * C;
@@ -70,7 +74,7 @@ static inline void encoder_backward_cpu(float *dwte, float *dwpe, const float *d
 static inline void layernorm_forward_cpu(float *out, float *mean, float *rstd, const float *inp,
                                          const float *weight, const float *bias, int N, int C, float eps)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -95,7 +99,7 @@ static inline void layernorm_backward_cpu(float *dinp, float *dweight, float *db
                                           const float *inp, const float *weight, const float *mean,
                                           const float *rstd, int N, int C)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
         float *dx = dinp + (size_t)i * C;
@@ -113,7 +117,7 @@ static inline void layernorm_backward_cpu(float *dinp, float *dweight, float *db
         }
     }
     /* parameter gradients sum over tokens: one column per thread, no races */
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int c = 0; c < C; c++) {
         float dw = 0.0f, db = 0.0f;
         for (int i = 0; i < N; i++) {
@@ -132,7 +136,7 @@ static inline void layernorm_backward_cpu(float *dinp, float *dweight, float *db
 static inline void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp, const float *weight, int N,
                                        int C, float eps)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         float *o = out + (size_t)i * C;
@@ -150,7 +154,7 @@ static inline void rmsnorm_forward_cpu(float *out, float *rstd, const float *inp
 static inline void rmsnorm_backward_cpu(float *dinp, float *dweight, const float *dout, const float *inp,
                                         const float *weight, const float *rstd, int N, int C)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C, *d = dout + (size_t)i * C;
         float *dx = dinp + (size_t)i * C;
@@ -160,7 +164,7 @@ static inline void rmsnorm_backward_cpu(float *dinp, float *dweight, const float
         gx_mean /= C;
         for (int c = 0; c < C; c++) dx[c] += r * d[c] * weight[c] - x[c] * r * r * r * gx_mean;
     }
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C >= CPU_REF_PARALLEL_WORK)
     for (int c = 0; c < C; c++) {
         float dw = 0.0f;
         for (int i = 0; i < N; i++) dw += dout[(size_t)i * C + c] * inp[(size_t)i * C + c] * rstd[i];
@@ -173,7 +177,7 @@ static inline void rmsnorm_backward_cpu(float *dinp, float *dweight, const float
 static inline void matmul_forward_cpu(float *out, const float *inp, const float *weight, const float *bias,
                                       int N, int C, int OC)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C * OC >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
         for (int o = 0; o < OC; o++) {
@@ -197,7 +201,7 @@ static inline void matmul_forward_cpu(float *out, const float *inp, const float 
 static inline void matmul_backward_cpu(float *dinp, float *dweight, float *dbias, const float *dout,
                                        const float *inp, const float *weight, int N, int C, int OC)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C * OC >= CPU_REF_PARALLEL_WORK)
     for (int i0 = 0; i0 < N; i0 += MATMUL_ROW_TILE) {
         const int i1 = i0 + MATMUL_ROW_TILE < N ? i0 + MATMUL_ROW_TILE : N;
         for (int o = 0; o < OC; o++) {
@@ -210,7 +214,7 @@ static inline void matmul_backward_cpu(float *dinp, float *dweight, float *dbias
             }
         }
     }
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * C * OC >= CPU_REF_PARALLEL_WORK)
     for (int o = 0; o < OC; o++) {
         float *dw = dweight + (size_t)o * C;
         float db = 0.0f;
@@ -233,7 +237,7 @@ static inline void matmul_backward_cpu(float *dinp, float *dweight, float *dbias
 
 static inline void gelu_forward_cpu(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= CPU_REF_PARALLEL_WORK)
     for (size_t i = 0; i < n; i++) {
         const float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + GELU_CUBIC * x * x * x)));
@@ -243,7 +247,7 @@ static inline void gelu_forward_cpu(float *out, const float *inp, size_t n)
 /* gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) du/dx,  du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2) */
 static inline void gelu_backward_cpu(float *dinp, const float *inp, const float *dout, size_t n)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= CPU_REF_PARALLEL_WORK)
     for (size_t i = 0; i < n; i++) {
         const float x = inp[i];
         const float t = tanhf(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
@@ -257,7 +261,7 @@ static inline void gelu_backward_cpu(float *dinp, const float *inp, const float 
 
 static inline void swiglu_forward_cpu(float *out, const float *inp, int N, int F)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * F >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *gate = inp + (size_t)i * 2 * F, *up = gate + F;
         for (int f = 0; f < F; f++) {
@@ -270,7 +274,7 @@ static inline void swiglu_forward_cpu(float *out, const float *inp, int N, int F
 /* dgate += dout * up * sigmoid(g) (1 + g (1 - sigmoid(g))),  dup += dout * silu(g) */
 static inline void swiglu_backward_cpu(float *dinp, const float *dout, const float *inp, int N, int F)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * F >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *gate = inp + (size_t)i * 2 * F, *up = gate + F;
         float *dgate = dinp + (size_t)i * 2 * F, *dup = dgate + F;
@@ -296,7 +300,7 @@ static inline void rope_rotate_cpu(float *out, const float *inp, const int *pos,
                                    float theta, float direction, int accumulate)
 {
     const int stride = (NH + 2 * NKV) * HD, half = HD / 2, rotated = (NH + NKV) * HD;
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * stride >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * stride;
         float *o = out + (size_t)i * stride;
@@ -330,7 +334,7 @@ static inline void rope_backward_cpu(float *dinp, const float *dout, const int *
 
 static inline void residual_forward_cpu(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= CPU_REF_PARALLEL_WORK)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -347,7 +351,7 @@ static inline void classifier_forward_cpu(float *losses, float *probs, const flo
     for (int i = 0; i < N; i++)
         if (targets[i] < -1 || targets[i] >= V)
             die("classifier_forward_cpu: target %d of token %d is outside [-1, V=%d)", targets[i], i, V);
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * Vp >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         const float *z = logits + (size_t)i * Vp;
         float *p = probs + (size_t)i * Vp;
@@ -368,7 +372,7 @@ static inline void classifier_forward_cpu(float *losses, float *probs, const flo
 static inline void classifier_backward_cpu(float *dlogits, const float *probs, const int *targets, float dloss,
                                            int N, int V, int Vp)
 {
-#pragma omp parallel for
+#pragma omp parallel for if ((size_t)N * Vp >= CPU_REF_PARALLEL_WORK)
     for (int i = 0; i < N; i++) {
         if (targets[i] == -1) continue;
         const float *p = probs + (size_t)i * Vp;
@@ -389,7 +393,7 @@ static inline void adamw_update_cpu(float *params, const float *grads, float *m,
 {
     const float m_correction = 1.0f - powf(beta1, (float)step);
     const float v_correction = 1.0f - powf(beta2, (float)step);
-#pragma omp parallel for
+#pragma omp parallel for if (n >= CPU_REF_PARALLEL_WORK)
     for (size_t i = 0; i < n; i++) {
         const float g = grads[i];
         m[i] = beta1 * m[i] + (1.0f - beta1) * g;
@@ -403,7 +407,7 @@ static inline void adamw_update_cpu(float *params, const float *grads, float *m,
 static inline float global_norm_cpu(const float *grads, size_t n)
 {
     double sum = 0.0;
-#pragma omp parallel for reduction(+ : sum)
+#pragma omp parallel for reduction(+ : sum) if (n >= CPU_REF_PARALLEL_WORK)
     for (size_t i = 0; i < n; i++) sum += (double)grads[i] * grads[i];
     return (float)sqrt(sum);
 }
