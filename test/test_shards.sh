@@ -85,6 +85,7 @@ expect_error bad_among_good "shard '$dir/bad_magic.bin'" "$dir/*.bin"
 expect_error unknown_option "unknown option '--frobnicate'" --frobnicate "$dir/good_a.bin"
 expect_error bad_T "-t: 'abc' is not an integer" -t abc "$dir/good_a.bin"
 expect_error no_pattern "no shard pattern given"
+expect_error T_out_of_range "option -t: 0 is not in [1, 1048576]" -t 0 "$dir/good_a.bin"
 
 out=$("$tool" -t 4 "$dir/good_*.bin" 2>&1)
 rc=$?

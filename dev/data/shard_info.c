@@ -37,7 +37,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "-v")) {
             if (i + 1 >= argc) die("option %s needs a value (see --help)", argv[i]);
             long v = parse_long_or_die(argv[i + 1], argv[i]);
-            if (v < 1 || v > (1L << 30)) die("option %s: %ld is out of range", argv[i], v);
+            long limit = argv[i][1] == 't' ? 1L << 20 : 1L << 30;
+            if (v < 1 || v > limit) die("option %s: %ld is not in [1, %ld]", argv[i], v, limit);
             if (argv[i][1] == 't') T = (int)v;
             else vocab = (int)v;
             i++;
