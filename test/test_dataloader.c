@@ -563,6 +563,33 @@ static void test_uint16_shard(void)
     rmdir(dir);
 }
 
+/* A dataset of one row still fills a batch of 4: the stream wraps epochs. */
+static void test_tiny_dataset_wraps(void)
+{
+    char dir[] = "/tmp/packlm_tiny_XXXXXX", path[64];
+    if (!mkdtemp(dir)) die("mkdtemp failed");
+    snprintf(path, sizeof(path), "%s/tiny.bin", dir);
+    const uint32_t tokens[7] = {SHARD_EOT, 1, 2, 3, SHARD_EOT, 4, 5};
+    write_shard_file(path, tokens, 7, 2);
+    DataLoader dl;
+    PackedBatch b;
+    dataloader_init(&dl, path, 4, 16, 0, 1, PACK_BESTFIT, 9, 50257);
+    packed_batch_alloc(&b, 4, 16);
+    poison_batch(&b);
+    dataloader_next(&dl, &b);
+    int rows_equal = 1;
+    for (int r = 1; r < 4; r++) rows_equal &= same_row(&b, 0, &b, r);
+    DataLoaderState st = dataloader_get_state(&dl);
+    check(packed_batch_check(&b) == NULL && rows_equal && st.epoch == 3 && b.num_segments == 12 &&
+              b.targets[6] == SHARD_EOT && b.targets[7] == -1,
+          "tiny_dataset_wraps_epochs", "batch invalid, rows differ, epoch %lld or %d segments", (long long)st.epoch,
+          b.num_segments);
+    packed_batch_free(&b);
+    dataloader_free(&dl);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 /* Run fn(td) in a child process; PASS when it exits with status 1 and its
@@ -746,6 +773,7 @@ int main(void)
     test_packing_random_streams();
     test_bestfit_padding_is_small();
     test_uint16_shard();
+    test_tiny_dataset_wraps();
 
     TestData td;
     make_test_data(&td, 2024, 4, 40, 32);
