@@ -97,12 +97,19 @@ def compare_grads(model, path, bound):
     return ok
 
 
+def round_to_bf16(a):
+    """fp32 -> nearest bf16 (ties to even), kept as fp32: train_gpt's weights after init."""
+    bits = a.view(np.uint32)
+    return ((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
 def build_model(args, device):
+    """The weights train_gpt starts from: a model file, or the seeded init rounded to bf16."""
     if os.path.isfile(args.model):
         cfg, arrays = load_checkpoint(args.model)
     else:
         cfg = parse_descriptor(args.model)
-        arrays = init_params(cfg, args.seed)
+        arrays = {name: round_to_bf16(a) for name, a in init_params(cfg, args.seed).items()}
     model = PackLM(cfg).to(device)
     model.load(arrays)
     return model
@@ -174,7 +181,7 @@ def main():
         model.zero_grad(set_to_none=False)
         print(f"step {step + 1:5d}/{args.steps} | loss {loss:.6f} | lr {lr:.3e} | norm {norm:.4f}", flush=True)
         if log:
-            log.write(f"s:{step} trl:{loss:f} lr:{lr:f} norm:{norm:f}\n")
+            log.write(f"s:{step + 1} trl:{loss:f} lr:{lr:f} norm:{norm:f}\n")  # as train_gpt: s:1 is the first
             log.flush()
     if not grads_ok:
         sys.exit("gradient check FAILED: some tensor is over the bound")

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# build_linux_docs_corpus.sh — a real text corpus of ~34M GPT-2 tokens from
+# Debian's linux-source package: every text file of the kernel's
+# Documentation/ (~20M tokens) plus the core C sources kernel/ mm/ lib/
+# security/ crypto/ block/ ipc/ init/ (~14M), one file per document, in a
+# fixed shuffled order (so the first, val, shard is a random sample of
+# documents), tokenized into llm.c shards by build/tools/write_shards and
+# packed into one .tar.xz small enough to travel to the GPU machine.
+#
+# usage: dev/data/build_linux_docs_corpus.sh [OUTDIR] [linux-source-X.deb]
+#   OUTDIR    default build/linux_docs; writes OUTDIR/linux_docs_{val,train}_*.bin
+#             and OUTDIR.tar.xz (unpack with: tar -xJf OUTDIR.tar.xz -C "$(dirname OUTDIR)")
+#   .deb      a downloaded linux-source-* package; default: apt-get download linux-source-6.12
+# needs: apt-get (or the .deb), dpkg-deb, tar, xz, shuf, build/tools/write_shards (make tools)
+set -euo pipefail
+
+OUTDIR=${1:-build/linux_docs}
+DEB=${2:-}
+PACKAGE=linux-source-6.12
+DIRS="Documentation kernel mm lib security crypto block ipc init"
+SHARD_TOKENS=2000000
+MIN_TOKENS=30000000
+MAX_ARCHIVE_BYTES=$((48 * 1024 * 1024)) # leaves room in the 64 MiB that travels to the GPU machine
+WRITE_SHARDS=${WRITE_SHARDS:-build/tools/write_shards}
+
+die() { echo "build_linux_docs_corpus: $*" >&2; exit 1; }
+[ -x "$WRITE_SHARDS" ] || die "$WRITE_SHARDS not found: run 'make tools' first"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+if [ -z "$DEB" ]; then
+    (cd "$WORK" && apt-get download "$PACKAGE" >/dev/null) || die "apt-get download $PACKAGE failed"
+    DEB=$(ls "$WORK"/"$PACKAGE"_*.deb)
+fi
+[ -f "$DEB" ] || die "$DEB: no such package file"
+echo "source: $(basename "$DEB")"
+dpkg-deb -x "$DEB" "$WORK/pkg"
+TARBALL=$(ls "$WORK"/pkg/usr/src/linux-source-*.tar.xz 2>/dev/null | head -n 1)
+[ -n "$TARBALL" ] || die "$DEB holds no usr/src/linux-source-*.tar.xz"
+TOP=$(basename "$TARBALL" .tar.xz)
+# shellcheck disable=SC2086
+tar -xJf "$TARBALL" -C "$WORK" $(for d in $DIRS; do echo "$TOP/$d"; done)
+
+# one document per text file (binary files and files of 1000 KiB or more are left out),
+# copied under a shuffled index so that the shard writer sees them in that order
+mkdir -p "$WORK/docs"
+(cd "$WORK/$TOP" && find $DIRS -type f -size -1000k -print0 | xargs -0 grep -lI -e '' | LC_ALL=C sort) \
+    >"$WORK/files.txt"
+shuf --random-source=<(yes packlm) "$WORK/files.txt" >"$WORK/order.txt"
+i=0
+while IFS= read -r f; do
+    i=$((i + 1))
+    cp "$WORK/$TOP/$f" "$(printf '%s/docs/%06d.txt' "$WORK" "$i")"
+done <"$WORK/order.txt"
+echo "documents: $i text files from $DIRS"
+
+rm -rf "$OUTDIR"
+mkdir -p "$OUTDIR"
+"$WRITE_SHARDS" -o "$OUTDIR" -p linux_docs -n "$SHARD_TOKENS" "$WORK/docs"
+tokens=$(for f in "$OUTDIR"/linux_docs_*.bin; do od -An -t d4 -j 8 -N 4 "$f"; done | awk '{s += $1} END {print s}')
+[ "$tokens" -ge "$MIN_TOKENS" ] || die "only $tokens tokens (want >= $MIN_TOKENS)"
+
+tar -C "$(dirname "$OUTDIR")" -cf - "$(basename "$OUTDIR")" | xz -9 -T0 >"$OUTDIR.tar.xz"
+bytes=$(stat -c %s "$OUTDIR.tar.xz")
+[ "$bytes" -le "$MAX_ARCHIVE_BYTES" ] || die "$OUTDIR.tar.xz is $bytes bytes (want <= $MAX_ARCHIVE_BYTES)"
+echo "corpus: $tokens tokens in $(ls "$OUTDIR"/linux_docs_*.bin | wc -l) shards under $OUTDIR;" \
+    "$OUTDIR.tar.xz is $((bytes / 1024 / 1024)) MiB"
