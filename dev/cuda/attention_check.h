@@ -1,0 +1,369 @@
+/*
+ * attention_check.h — what dev/cuda/attention_forward.cu,
+ * dev/cuda/attention_backward.cu and test/test_attention.cu share: a packed
+ * attention problem on fresh random inputs, GPU runs of llmc/attention.cuh
+ * with poisoned outputs checked against the fp32 CPU oracle
+ * llmc/attention_ref.h, the list of correctness cases, and the benchmark
+ * workload (log-normal documents packed into rows).
+ *
+ * Shapes as in attention.cuh: qkv (N, (NH + 2*NKV) * HD) bf16, out/dout
+ * (N, NH*HD) bf16, lse (NH, N) fp32, cu_seqlens (S + 1) int32. Host copies
+ * are fp32 holding exactly the bf16 values the GPU sees.
+ */
+#ifndef PACKLM_ATTENTION_CHECK_H
+#define PACKLM_ATTENTION_CHECK_H
+
+#include <algorithm>
+#include <string.h>
+#include <time.h>
+#include <vector>
+
+#include "attention.cuh"
+#include "attention_ref.h"
+#include "rand.h"
+#include "../../test/test.h"
+
+/* Tolerances on the relative L2 error vs the fp32 reference. out, dq, dk, dv
+   pass through bf16 (inputs, probabilities fed to the tensor cores, outputs:
+   ~4e-3 each); lse stays fp32 after the bf16 inputs. */
+#define ATTN_TOL_OUT 1e-2
+#define ATTN_TOL_LSE 1e-4
+#define ATTN_TOL_GRAD 1e-2
+
+struct AttnProblem {
+    int N, S, NH, NKV, HD, max_seqlen;
+    std::vector<int> cu_seqlens;
+    std::vector<float> qkv, dout; /* bf16-exact host values */
+    floatX *d_qkv, *d_out, *d_dout, *d_dqkv;
+    float *d_lse;
+    int *d_cu;
+    void *d_ws;
+};
+
+static inline size_t attn_qkv_width(const AttnProblem &p) { return (size_t)(p.NH + 2 * p.NKV) * p.HD; }
+
+static inline float bf16_round(float x) { return __bfloat162float(__float2bfloat16(x)); }
+
+/* Random bf16 values (standard normal) into host fp32 and device bf16. */
+static void attn_fill_random(std::vector<float> &host, floatX *dev, Rng *rng)
+{
+    std::vector<floatX> tmp(host.size());
+    for (size_t i = 0; i < host.size(); i++) {
+        tmp[i] = __float2bfloat16((float)rng_normal(rng));
+        host[i] = __bfloat162float(tmp[i]);
+    }
+    cudaCheck(cudaMemcpy(dev, tmp.data(), tmp.size() * sizeof(floatX), cudaMemcpyHostToDevice));
+}
+
+static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, int NKV, int HD, Rng *rng)
+{
+    AttnProblem p;
+    p.S = (int)lengths.size();
+    p.NH = NH;
+    p.NKV = NKV;
+    p.HD = HD;
+    p.cu_seqlens.assign(1, 0);
+    p.max_seqlen = 0;
+    for (int len : lengths) {
+        if (len < 1) die("attention case: segment length %d < 1", len);
+        p.cu_seqlens.push_back(p.cu_seqlens.back() + len);
+        p.max_seqlen = std::max(p.max_seqlen, len);
+    }
+    p.N = p.cu_seqlens.back();
+    const size_t nqkv = (size_t)p.N * attn_qkv_width(p), nout = (size_t)p.N * NH * HD;
+    p.qkv.resize(nqkv);
+    p.dout.resize(nout);
+    cudaCheck(cudaMalloc(&p.d_qkv, nqkv * sizeof(floatX)));
+    cudaCheck(cudaMalloc(&p.d_dqkv, nqkv * sizeof(floatX)));
+    cudaCheck(cudaMalloc(&p.d_out, nout * sizeof(floatX)));
+    cudaCheck(cudaMalloc(&p.d_dout, nout * sizeof(floatX)));
+    cudaCheck(cudaMalloc(&p.d_lse, (size_t)NH * p.N * sizeof(float)));
+    cudaCheck(cudaMalloc(&p.d_cu, (p.S + 1) * sizeof(int)));
+    cudaCheck(cudaMalloc(&p.d_ws, attention_workspace_bytes(p.N, NH, NKV, HD)));
+    cudaCheck(cudaMemcpy(p.d_cu, p.cu_seqlens.data(), (p.S + 1) * sizeof(int), cudaMemcpyHostToDevice));
+    attn_fill_random(p.qkv, p.d_qkv, rng);
+    attn_fill_random(p.dout, p.d_dout, rng);
+    return p;
+}
+
+static void attn_problem_free(AttnProblem &p)
+{
+    cudaCheck(cudaFree(p.d_qkv));
+    cudaCheck(cudaFree(p.d_dqkv));
+    cudaCheck(cudaFree(p.d_out));
+    cudaCheck(cudaFree(p.d_dout));
+    cudaCheck(cudaFree(p.d_lse));
+    cudaCheck(cudaFree(p.d_cu));
+    cudaCheck(cudaFree(p.d_ws));
+}
+
+static void attn_run_forward(AttnProblem &p, cudaStream_t s = 0)
+{
+    attention_forward(p.d_out, p.d_lse, p.d_qkv, p.d_cu, p.S, p.max_seqlen, p.N, p.NH, p.NKV, p.HD, p.d_ws, s);
+}
+
+static void attn_run_backward(AttnProblem &p, cudaStream_t s = 0)
+{
+    attention_backward(p.d_dqkv, p.d_dout, p.d_qkv, p.d_out, p.d_lse, p.d_cu, p.S, p.max_seqlen, p.N, p.NH, p.NKV,
+                       p.HD, p.d_ws, 1, s);
+}
+
+/* Device bf16 -> host fp32. */
+static std::vector<float> attn_download_bf16(const floatX *dev, size_t n)
+{
+    std::vector<floatX> tmp(n);
+    cudaCheck(cudaMemcpy(tmp.data(), dev, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+    std::vector<float> out(n);
+    for (size_t i = 0; i < n; i++) out[i] = __bfloat162float(tmp[i]);
+    return out;
+}
+
+static size_t count_non_finite(const std::vector<float> &x)
+{
+    size_t bad = 0;
+    for (float v : x) bad += !isfinite(v);
+    return bad;
+}
+
+/* Columns [col0, col0 + width) of a (rows, pitch) matrix. */
+static std::vector<float> attn_columns(const std::vector<float> &m, size_t pitch, size_t col0, size_t width)
+{
+    const size_t rows = m.size() / pitch;
+    std::vector<float> out(rows * width);
+    for (size_t r = 0; r < rows; r++) memcpy(&out[r * width], &m[r * pitch + col0], width * sizeof(float));
+    return out;
+}
+
+/* Check one quantity: fully written (no NaN left from the poison), then the
+   relative L2 error against the reference. */
+static void attn_check_quantity(const char *case_name, const char *what, const std::vector<float> &got,
+                                const std::vector<float> &want, double tol)
+{
+    char name[256];
+    snprintf(name, sizeof(name), "%s %s written", case_name, what);
+    const size_t bad = count_non_finite(got);
+    check(bad == 0, name, "%zu of %zu values are NaN/Inf (unwritten or overflow)", bad, got.size());
+    snprintf(name, sizeof(name), "%s %s", case_name, what);
+    const double err = rel_l2_error(got.data(), want.data(), got.size());
+    check(err <= tol, name, "relative L2 error %.3e > %.1e", err, tol);
+    printf("  %-40s %-4s rel L2 %.2e (bound %.0e)\n", case_name, what, err, tol);
+}
+
+/* Forward (and backward when `backward`) of one problem on the GPU with
+   NaN-poisoned outputs, compared with the CPU reference. */
+static void attn_check_problem(const char *name, AttnProblem &p, int backward)
+{
+    const size_t nout = (size_t)p.N * p.NH * p.HD, nlse = (size_t)p.NH * p.N, width = attn_qkv_width(p);
+    cudaCheck(cudaMemset(p.d_out, 0xff, nout * sizeof(floatX)));
+    cudaCheck(cudaMemset(p.d_lse, 0xff, nlse * sizeof(float)));
+    attn_run_forward(p);
+    cudaCheck(cudaGetLastError());
+    cudaCheck(cudaDeviceSynchronize());
+
+    std::vector<float> out_ref(nout), lse_ref(nlse), lse(nlse);
+    attention_forward_cpu(out_ref.data(), lse_ref.data(), p.qkv.data(), p.cu_seqlens.data(), p.S, p.N, p.NH, p.NKV,
+                          p.HD);
+    cudaCheck(cudaMemcpy(lse.data(), p.d_lse, nlse * sizeof(float), cudaMemcpyDeviceToHost));
+    attn_check_quantity(name, "out", attn_download_bf16(p.d_out, nout), out_ref, ATTN_TOL_OUT);
+    attn_check_quantity(name, "lse", lse, lse_ref, ATTN_TOL_LSE);
+    if (!backward) return;
+
+    cudaCheck(cudaMemset(p.d_dqkv, 0xff, (size_t)p.N * width * sizeof(floatX)));
+    attn_run_backward(p);
+    cudaCheck(cudaGetLastError());
+    cudaCheck(cudaDeviceSynchronize());
+    std::vector<float> dqkv_ref((size_t)p.N * width);
+    attention_backward_cpu(dqkv_ref.data(), p.dout.data(), p.qkv.data(), out_ref.data(), lse_ref.data(),
+                           p.cu_seqlens.data(), p.S, p.N, p.NH, p.NKV, p.HD);
+    const std::vector<float> dqkv = attn_download_bf16(p.d_dqkv, (size_t)p.N * width);
+    const size_t qw = (size_t)p.NH * p.HD, kw = (size_t)p.NKV * p.HD;
+    attn_check_quantity(name, "dq", attn_columns(dqkv, width, 0, qw), attn_columns(dqkv_ref, width, 0, qw),
+                        ATTN_TOL_GRAD);
+    attn_check_quantity(name, "dk", attn_columns(dqkv, width, qw, kw), attn_columns(dqkv_ref, width, qw, kw),
+                        ATTN_TOL_GRAD);
+    attn_check_quantity(name, "dv", attn_columns(dqkv, width, qw + kw, kw),
+                        attn_columns(dqkv_ref, width, qw + kw, kw), ATTN_TOL_GRAD);
+}
+
+/* The backward `runs` times: every dqkv must be bit-identical to the first. */
+static void attn_check_deterministic(const char *name, AttnProblem &p, int runs)
+{
+    const size_t n = (size_t)p.N * attn_qkv_width(p);
+    attn_run_forward(p);
+    std::vector<floatX> first(n), again(n);
+    int identical = 1;
+    for (int r = 0; r < runs; r++) {
+        cudaCheck(cudaMemset(p.d_dqkv, 0xff, n * sizeof(floatX)));
+        attn_run_backward(p);
+        cudaCheck(cudaMemcpy(r == 0 ? first.data() : again.data(), p.d_dqkv, n * sizeof(floatX),
+                             cudaMemcpyDeviceToHost));
+        if (r > 0 && memcmp(first.data(), again.data(), n * sizeof(floatX)) != 0) identical = 0;
+    }
+    check(identical, name, "dqkv differs between runs");
+}
+
+/* ------------------------------------------------------------ the cases */
+
+struct AttnCase {
+    const char *name;
+    std::vector<int> lengths;
+    int NH, NKV, HD;
+};
+
+static std::vector<AttnCase> attn_cases(Rng *rng)
+{
+    std::vector<AttnCase> cases;
+    std::vector<int> tiny; /* many 1-3 token documents */
+    for (int n = 0; n < 700;) {
+        int len = 1 + (int)rng_below(rng, 3);
+        tiny.push_back(len);
+        n += len;
+    }
+    cases.push_back({"tiny docs hd64", tiny, 4, 4, 64});
+    cases.push_back({"tiny docs hd128 gqa2", tiny, 4, 2, 128});
+    const std::vector<int> multiples = {64, 128, 192, 64};
+    const std::vector<int> off_by_one = {63, 65, 127, 129, 1, 191, 193};
+    for (int HD : {64, 128}) {
+        cases.push_back({HD == 64 ? "tile multiples hd64" : "tile multiples hd128", multiples, 2, 2, HD});
+        cases.push_back({HD == 64 ? "off by one hd64" : "off by one hd128", off_by_one, 2, 2, HD});
+    }
+    std::vector<int> mixed; /* N = 1000: not a multiple of the tile */
+    for (int n = 0; n < 1000;) {
+        int len = std::min(1000 - n, 1 + (int)rng_below(rng, 300));
+        mixed.push_back(len);
+        n += len;
+    }
+    cases.push_back({"N=1000 gqa 4:1 hd64", mixed, 8, 2, 64});
+    cases.push_back({"N=1000 gqa 8:1 hd128", mixed, 8, 1, 128});
+    cases.push_back({"N=1000 gqa 8:1 hd64", mixed, 16, 2, 64});
+    cases.push_back({"one segment of 8192 hd64", {8192}, 1, 1, 64});
+    return cases;
+}
+
+/* Every case, forward only or forward and backward; then the determinism check. */
+static void attn_check_all(int backward, Rng *rng)
+{
+    for (const AttnCase &c : attn_cases(rng)) {
+        AttnProblem p = attn_problem_create(c.lengths, c.NH, c.NKV, c.HD, rng);
+        attn_check_problem(c.name, p, backward);
+        attn_problem_free(p);
+    }
+    if (backward) {
+        std::vector<int> lengths = {300, 1, 700, 64, 935};
+        AttnProblem p = attn_problem_create(lengths, 8, 2, 128, rng);
+        attn_check_deterministic("backward bit-identical over 10 runs", p, 10);
+        attn_problem_free(p);
+    }
+}
+
+/* Seed from the clock unless --seed N is given; printed so a failure can be replayed. */
+static uint64_t attn_seed_from_args(int argc, char **argv)
+{
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--seed") == 0) seed = (uint64_t)parse_long_or_die(argv[i + 1], "--seed");
+    printf("seed %llu\n", (unsigned long long)seed);
+    return seed;
+}
+
+/* ---------------------------------------------------------- benchmark */
+
+/* Documents with log-normal lengths (median ~400, mean ~650) packed in stream
+   order into rows of T tokens, cut at row ends; N tokens in all. */
+static std::vector<int> attn_benchmark_lengths(int N, int T, Rng *rng)
+{
+    std::vector<int> lengths;
+    int row_left = T, doc_left = 0;
+    for (int n = 0; n < N;) {
+        if (doc_left == 0) doc_left = std::max(1, (int)lround(exp(5.99 + 0.985 * rng_normal(rng))));
+        const int piece = std::min(doc_left, row_left);
+        lengths.push_back(piece);
+        doc_left -= piece;
+        row_left -= piece;
+        n += piece;
+        if (row_left == 0) {
+            row_left = T;
+            doc_left = 0; /* the rest of a cut document is dropped, as the loader's chunk mode would start anew */
+        }
+    }
+    return lengths;
+}
+
+/* Forward FLOPs over attended pairs only: 4 * HD * NH * sum L(L+1)/2. */
+static double attn_forward_flops(const AttnProblem &p)
+{
+    double pairs = 0.0;
+    for (int s = 0; s < p.S; s++) {
+        const double L = p.cu_seqlens[s + 1] - p.cu_seqlens[s];
+        pairs += L * (L + 1) / 2;
+    }
+    return 4.0 * p.HD * p.NH * pairs;
+}
+
+/* Median milliseconds of `fn` over `reps` timed runs after `warmup` runs. */
+template <typename Fn>
+static double attn_median_ms(Fn fn, int warmup, int reps)
+{
+    cudaEvent_t start, stop;
+    cudaCheck(cudaEventCreate(&start));
+    cudaCheck(cudaEventCreate(&stop));
+    for (int i = 0; i < warmup; i++) fn();
+    std::vector<float> ms(reps);
+    for (int i = 0; i < reps; i++) {
+        cudaCheck(cudaEventRecord(start));
+        fn();
+        cudaCheck(cudaEventRecord(stop));
+        cudaCheck(cudaEventSynchronize(stop));
+        cudaCheck(cudaEventElapsedTime(&ms[i], start, stop));
+    }
+    cudaCheck(cudaGetLastError());
+    cudaCheck(cudaEventDestroy(start));
+    cudaCheck(cudaEventDestroy(stop));
+    std::sort(ms.begin(), ms.end());
+    return ms[reps / 2];
+}
+
+struct AttnBenchShape {
+    int T, NH, HD;
+};
+static const AttnBenchShape attn_bench_shapes[] = {{1024, 12, 64}, {2048, 16, 128}, {8192, 32, 128}};
+#define ATTN_BENCH_TOKENS 32768
+
+/* Times our forward (and backward, forward+backward when `backward`) on each
+   benchmark shape and prints a table. When `report` is not NULL, writes per
+   shape "shape T NH HD N S", "lengths ...", "ours FWD_MS BWD_MS FWDBWD_MS" for
+   dev/cuda/bench_attention_peer.py, which times the PyTorch peers on the same
+   packed lengths. */
+static void attn_benchmark(int backward, Rng *rng, FILE *report)
+{
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    printf("\nbenchmark on %s: %d tokens per call, median of 20 runs, TFLOP/s over attended pairs\n", prop.name,
+           ATTN_BENCH_TOKENS);
+    printf("%-22s %6s %10s %10s %10s %10s %10s %10s\n", "shape", "docs", "fwd ms", "fwd TF/s", "bwd ms",
+           "bwd TF/s", "f+b ms", "f+b TF/s");
+    for (const AttnBenchShape &shape : attn_bench_shapes) {
+        AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, rng), shape.NH,
+                                            shape.NH, shape.HD, rng);
+        const double flops = attn_forward_flops(p);
+        const double fwd = attn_median_ms([&] { attn_run_forward(p); }, 3, 20);
+        double bwd = 0.0, both = 0.0;
+        if (backward) {
+            bwd = attn_median_ms([&] { attn_run_backward(p); }, 3, 20);
+            both = attn_median_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 3, 20);
+        }
+        char label[64];
+        snprintf(label, sizeof(label), "T=%d NH=%d HD=%d", shape.T, shape.NH, shape.HD);
+        printf("%-22s %6d %10.3f %10.1f", label, p.S, fwd, flops / fwd * 1e-9);
+        if (backward) printf(" %10.3f %10.1f %10.3f %10.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);
+        printf("\n");
+        if (report) {
+            fprintf(report, "shape %d %d %d %d %d\nlengths", shape.T, shape.NH, shape.HD, p.N, p.S);
+            for (int s = 0; s < p.S; s++) fprintf(report, " %d", p.cu_seqlens[s + 1] - p.cu_seqlens[s]);
+            fprintf(report, "\nours %.5f %.5f %.5f\n", fwd, bwd, both);
+        }
+        attn_problem_free(p);
+    }
+}
+
+#endif /* PACKLM_ATTENTION_CHECK_H */

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""bench_attention_peer.py — times PyTorch's document-masked attention on the
+same packed inputs as our kernel and prints the comparison table.
+
+Reads the report written by `attention_backward --report FILE`: for each
+shape its (T, NH, HD, N, S), the packed segment lengths and our forward,
+backward and forward+backward medians. Times on the same lengths, q/k/v of
+shape (N, NH, HD) bf16:
+  flex    torch.compile(flex_attention) with a block mask "same document and
+          causal" (block mask built once, outside the timing),
+  varlen  torch.nn.attention.varlen.varlen_attn, causal.
+TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward, 2.5x that
+backward. Medians of 20 timed runs after warm-up, CUDA events.
+
+usage: bench_attention_peer.py REPORT
+"""
+import inspect
+import sys
+
+import torch
+import torch.nn.attention.varlen as varlen
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+
+def read_report(path):
+    shapes, cur = [], None
+    with open(path) as f:
+        for line in f:
+            key, *vals = line.split()
+            if key == "shape":
+                T, NH, HD, N, S = map(int, vals)
+                cur = dict(T=T, NH=NH, HD=HD, N=N, S=S)
+                shapes.append(cur)
+            elif key == "lengths":
+                cur["lengths"] = list(map(int, vals))
+            elif key == "ours":
+                cur["ours"] = tuple(map(float, vals))
+            else:
+                sys.exit(f"error: {path}: unknown line starting with '{key}'")
+    for s in shapes:
+        if "lengths" not in s or "ours" not in s or sum(s["lengths"]) != s["N"]:
+            sys.exit(f"error: {path}: shape T={s['T']} is incomplete or its lengths do not sum to N")
+    return shapes
+
+
+def median_ms(fn, warmup=3, reps=20):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return sorted(times)[reps // 2]
+
+
+def time_impl(attn, q, k, v, dout):
+    """fwd, bwd, fwd+bwd medians (ms) of attn(q, k, v) -> (N, NH, HD)."""
+    def fwd():
+        return attn(q, k, v)
+
+    out = fwd()
+    t_fwd = median_ms(fwd)
+    t_bwd = median_ms(lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
+    t_both = median_ms(lambda: torch.autograd.grad(fwd(), (q, k, v), dout))
+    return t_fwd, t_bwd, t_both
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) == 2 else 1)
+    shapes = read_report(sys.argv[1])
+    params = inspect.signature(varlen.varlen_attn).parameters
+    print(f"varlen_attn{inspect.signature(varlen.varlen_attn)}")
+    causal_kw = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+    flex = torch.compile(flex_attention, dynamic=False)
+    dev = torch.device("cuda")
+    card = torch.cuda.get_device_name(0)
+    rows = []
+    for s in shapes:
+        N, NH, HD = s["N"], s["NH"], s["HD"]
+        lengths = torch.tensor(s["lengths"], dtype=torch.int32, device=dev)
+        cu = torch.zeros(len(s["lengths"]) + 1, dtype=torch.int32, device=dev)
+        cu[1:] = torch.cumsum(lengths, 0)
+        max_len = max(s["lengths"])
+        doc = torch.repeat_interleave(torch.arange(len(s["lengths"]), device=dev), lengths.long())
+        pairs = sum(L * (L + 1) // 2 for L in s["lengths"])
+        flops = 4.0 * HD * NH * pairs
+
+        def doc_causal(b, h, q_idx, kv_idx):
+            return (doc[q_idx] == doc[kv_idx]) & (q_idx >= kv_idx)
+
+        block_mask = create_block_mask(doc_causal, None, None, N, N, device=dev)
+        gen = torch.Generator(device=dev).manual_seed(0)
+        q, k, v = (torch.randn(N, NH, HD, device=dev, dtype=torch.bfloat16, generator=gen).requires_grad_()
+                   for _ in range(3))
+        dout = torch.randn(N, NH, HD, device=dev, dtype=torch.bfloat16, generator=gen)
+
+        def flex_attn(q, k, v):
+            o = flex(q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
+                     block_mask=block_mask)
+            return o[0].transpose(0, 1)
+
+        def varlen_attn(q, k, v):
+            return varlen.varlen_attn(q, k, v, cu, cu, max_len, max_len, **causal_kw)
+
+        label = f"T={s['T']} NH={NH} HD={HD}"
+        results = {"ours": s["ours"], "flex": time_impl(flex_attn, q, k, v, dout),
+                   "varlen": time_impl(varlen_attn, q, k, v, dout)}
+        rows.append((label, flops, results))
+
+    print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T;"
+          " medians; TFLOP/s over attended pairs")
+    print(f"{'shape':<22} {'impl':<7} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
+          f"{'f+b TF':>7}")
+    for label, flops, results in rows:
+        for name, (f, b, fb) in results.items():
+            print(f"{label:<22} {name:<7} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
+                  f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f}")
+        best_peer = min(results["flex"][2], results["varlen"][2])
+        print(f"{label:<22} ours fwd+bwd vs faster peer: {best_peer / results['ours'][2]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

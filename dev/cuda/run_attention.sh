@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# run_attention.sh — the attention kernel's whole device session in one call:
+# build the programs for the card, check forward and backward against the CPU
+# reference (attention_backward), run compute-sanitizer memcheck and racecheck
+# on a small case, benchmark ours, then time the PyTorch peers on the same
+# packed lengths and print the comparison table last.
+#
+# usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test]
+#   logs go to $OUT (the device tool's output folder) or build/attention-run
+set -u -o pipefail
+peer=1 sanitizer=1 gputest=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-peer) peer=0 ;;
+        --no-sanitizer) sanitizer=0 ;;
+        --test) gputest=1 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "run_attention.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+    esac
+done
+out=${OUT:-build/attention-run}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader
+arch=${GPU_ARCH:-90a}
+targets="dev/cuda/bin/attention_forward dev/cuda/bin/attention_backward"
+[ "$gputest" = 1 ] && targets="$targets build/test/test_attention"
+make -j4 $targets GPU_ARCH="$arch" NO_MULTI_GPU=1 NO_MPI=1 >"$out/build.log" 2>&1 || { tail -n 40 "$out/build.log"; exit 1; }
+status=0
+if [ "$gputest" = 1 ]; then
+    build/test/test_attention >"$out/test_attention.log" 2>&1 || status=1
+    grep -E '^(FAIL|[0-9]+ passed)' "$out/test_attention.log"
+fi
+if [ "$sanitizer" = 1 ]; then
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool $tool --error-exitcode 3 dev/cuda/bin/attention_backward --small \
+            >"$out/sanitizer_$tool.log" 2>&1 || status=1
+        echo "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -n 1)"
+    done
+fi
+dev/cuda/bin/attention_backward --report "$out/report.txt" >"$out/backward.log" 2>&1 || status=1
+grep -E '^(FAIL|  |[0-9]+ passed)' "$out/backward.log"
+sed -n '/^benchmark/,$p' "$out/backward.log"
+if [ "$peer" = 1 ] && [ -s "$out/report.txt" ]; then
+    PYTHONUNBUFFERED=1 python3 dev/cuda/bench_attention_peer.py "$out/report.txt" >"$out/peer.log" 2>&1 || status=1
+    tail -n 16 "$out/peer.log"
+fi
+exit $status

@@ -1,0 +1,673 @@
+/*
+ * attention.cuh — varlen (document-masked) causal flash attention on packed
+ * batches, forward and backward, bf16 in/out with fp32 accumulation.
+ *
+ * Shapes (N tokens, S segments, NH query heads, NKV kv heads, HD = 64 or 128):
+ *   qkv        (N, (NH + 2*NKV) * HD)  per token: NH q heads | NKV k heads | NKV v heads
+ *   cu_seqlens (S + 1) int32, device   segment s = tokens [cu[s], cu[s+1])
+ *   out        (N, NH * HD)            lse (NH, N) fp32, natural log
+ *   dqkv       (N, (NH + 2*NKV) * HD)  overwritten; dk/dv summed over the
+ *                                      NH/NKV query heads sharing a kv head
+ * Token i attends to tokens j <= i of its own segment (scores scaled by
+ * 1/sqrt(HD)); query head h reads kv head h / (NH/NKV). The CPU oracle is
+ * attention_ref.h.
+ *
+ * The algorithm, for a reader:
+ *
+ * Tiling. Each segment is cut into tiles of 64 tokens that start at the
+ * segment's first token. A block of 4 warps takes one 64-row query tile of
+ * one head; each warp owns 16 query rows. Key/value tiles 0..t of the same
+ * segment are streamed through shared memory (cp.async, two buffers, so tile
+ * j+1 loads while tile j is computed). Because q tiles and kv tiles share the
+ * segment's origin, q tile t needs exactly kv tiles 0..t: tiles above the
+ * diagonal are never loaded, tiles of other segments never touched, and only
+ * the diagonal tile needs the causal mask (key > query -> -inf). Rows past a
+ * segment's end inside the last tile are zero-filled and never stored.
+ *
+ * Online softmax. The N x N score matrix never exists. For each kv tile a
+ * warp computes S = Q K^T (16 x 64) with mma.sync m16n8k16 (tensor cores),
+ * keeps a running row max m and row sum l, rescales its output accumulator
+ * by exp(m_old - m_new) when the max grows, and adds P V with P = exp(S - m)
+ * taken straight from the score registers. At the end out = O / l and
+ * lse = m + log(l). Exponentials use exp2 with log2(e) folded into the scale.
+ * A row that sees no key (impossible here: every token sees itself) would
+ * give l = 0 and is written as zeros, never NaN.
+ *
+ * Scheduling. A tiny kernel scans cu_seqlens on the device and writes a
+ * table with one entry per (segment, tile); the grid is (table entries,
+ * heads), so a batch of many short documents yields many small blocks rather
+ * than a few blocks walking long masked rows. The table is ordered heaviest
+ * tile first (most kv tiles to visit) so the long tiles do not form a tail.
+ * The host only computes an upper bound on the table size: no host sync, no
+ * allocation; everything lives in the caller's workspace.
+ *
+ * Backward. P is recomputed from the saved lse (P = exp(S - lse)); with
+ * D_i = rowsum(dO_i * O_i) (a small pre-kernel) the gradients are
+ *   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - D),  dQ = scale dS K,
+ *   dK = scale dS^T Q.
+ * Two kernels share the work without atomics: the kv kernel takes one kv
+ * tile of one kv head, loops over every query head of its group and every
+ * query tile at or below the diagonal, and accumulates dK and dV in
+ * registers (so GQA sums happen in a fixed order); the dq kernel takes one
+ * query tile of one head and loops over its kv tiles like the forward. Every
+ * gradient element is thus written once by one block in a fixed order: the
+ * backward is bit-identical run to run whatever the `deterministic` flag says.
+ */
+#ifndef PACKLM_ATTENTION_CUH
+#define PACKLM_ATTENTION_CUH
+
+#include "cuda_common.h"
+#include "mma.cuh"
+#include "utils.h"
+
+#define ATTN_TILE 64    /* rows of a scheduled tile (q tile forward/dq, kv tile backward) */
+#define ATTN_THREADS 128 /* 4 warps, 16 rows each */
+#define ATTN_PAD 8       /* bf16 elements of padding per shared-memory row */
+#define ATTN_LOG2E 1.4426950408889634f
+
+/* One scheduled tile: rows [start, min(start + 64, seg_end)) of the segment
+   [seg_start, seg_end). */
+struct AttentionTile {
+    int start, seg_start, seg_end, unused;
+};
+
+/* ------------------------------------------------------------ workspace */
+
+/* Workspace: tile count | tile table | D (NH, N) fp32 (backward). */
+struct AttentionWorkspace {
+    int *tile_count;
+    AttentionTile *tiles;
+    float *delta;
+};
+
+static inline size_t attention_max_tiles(int N) { return (size_t)N + CEIL_DIV((size_t)N, ATTN_TILE); }
+
+static size_t attention_workspace_bytes(int N, int NH, int NKV, int HD)
+{
+    (void)NKV;
+    (void)HD;
+    return 16 + attention_max_tiles(N) * sizeof(AttentionTile) + (size_t)NH * N * sizeof(float);
+}
+
+static inline AttentionWorkspace attention_workspace_split(void *workspace, int N)
+{
+    AttentionWorkspace ws;
+    char *p = (char *)workspace;
+    ws.tile_count = (int *)p;
+    ws.tiles = (AttentionTile *)(p + 16);
+    ws.delta = (float *)(p + 16 + attention_max_tiles(N) * sizeof(AttentionTile));
+    return ws;
+}
+
+/* ----------------------------------------------------------- scheduling */
+
+/* Exclusive prefix sum over the block (blockDim.x = 1024); *total gets the sum. */
+__device__ __forceinline__ int block_exclusive_scan(int x, int *total)
+{
+    __shared__ int warp_sums[32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int incl = x;
+    for (int off = 1; off < 32; off *= 2) {
+        int y = __shfl_up_sync(0xffffffffu, incl, off);
+        if (lane >= off) incl += y;
+    }
+    __syncthreads(); /* warp_sums may still be read by a previous call */
+    if (lane == 31) warp_sums[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        int w = warp_sums[lane];
+        for (int off = 1; off < 32; off *= 2) {
+            int y = __shfl_up_sync(0xffffffffu, w, off);
+            if (lane >= off) w += y;
+        }
+        warp_sums[lane] = w; /* inclusive over warps */
+    }
+    __syncthreads();
+    *total = warp_sums[31];
+    return incl - x + (warp > 0 ? warp_sums[warp - 1] : 0);
+}
+
+/* One block of 1024 threads. Orders tiles by their kv-tile count (tile index
+   inside its segment + 1), heaviest first, with a counting sort whose buckets
+   live in shared memory when max_seqlen allows (else one bucket: segment
+   order). Writes the tiles and their count into the workspace. */
+__global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile *tiles, int *tile_count,
+                                                                  const int *cu_seqlens, int num_segments,
+                                                                  int num_buckets, unsigned grid_tiles)
+{
+    extern __shared__ int bucket_next[]; /* num_buckets: next free slot of each bucket */
+    for (int b = threadIdx.x; b < num_buckets; b += blockDim.x) bucket_next[b] = 0;
+    __syncthreads();
+    /* pass 1: bucket sizes (bucket b = tiles whose index in their segment is b, clamped) */
+    for (int s = threadIdx.x; s < num_segments; s += blockDim.x) {
+        const int len = cu_seqlens[s + 1] - cu_seqlens[s];
+        const int n = len > 0 ? CEIL_DIV(len, ATTN_TILE) : 0;
+        for (int t = 0; t < n; t++) atomicAdd(&bucket_next[min(t, num_buckets - 1)], 1);
+    }
+    __syncthreads();
+    /* bucket offsets, heaviest bucket first: reverse exclusive scan */
+    int carry = 0;
+    for (int b0 = 0; b0 < num_buckets; b0 += blockDim.x) {
+        const int rb = num_buckets - 1 - (b0 + (int)threadIdx.x); /* bucket handled by this thread */
+        const int size = rb >= 0 ? bucket_next[rb] : 0;
+        int chunk_total;
+        const int offset = block_exclusive_scan(size, &chunk_total);
+        if (rb >= 0) bucket_next[rb] = carry + offset;
+        carry += chunk_total;
+    }
+    if (threadIdx.x == 0) {
+        *tile_count = carry;
+        if ((unsigned)carry > grid_tiles) { /* max_seqlen below the longest segment: fail loudly */
+            printf("attention: %d tiles but the grid has %u (max_seqlen smaller than the longest segment?)\n",
+                   carry, grid_tiles);
+            __trap();
+        }
+    }
+    __syncthreads();
+    /* pass 2: scatter (order inside a bucket does not affect any result) */
+    for (int s = threadIdx.x; s < num_segments; s += blockDim.x) {
+        const int seg_start = cu_seqlens[s], seg_end = cu_seqlens[s + 1];
+        const int n = seg_end > seg_start ? CEIL_DIV(seg_end - seg_start, ATTN_TILE) : 0;
+        for (int t = 0; t < n; t++) {
+            const int slot = atomicAdd(&bucket_next[min(t, num_buckets - 1)], 1);
+            AttentionTile tile = {seg_start + t * ATTN_TILE, seg_start, seg_end, 0};
+            tiles[slot] = tile;
+        }
+    }
+}
+
+/* Buckets for the schedule sort: one per possible tile index, capped so the
+   counters fit in 32 KB of shared memory (longer segments share the last). */
+static inline int attention_schedule_buckets(int max_seqlen)
+{
+    const int wanted = CEIL_DIV(max_seqlen > 0 ? max_seqlen : 1, ATTN_TILE);
+    return wanted < 8192 ? wanted : 8192;
+}
+
+/* Upper bound on the number of tiles: the grid's x size (blocks past the real
+   count exit at once). */
+static inline unsigned attention_grid_tiles(int num_segments, int max_seqlen, int N)
+{
+    const size_t by_tokens = (size_t)num_segments + CEIL_DIV((size_t)N, ATTN_TILE);
+    const size_t by_longest = (size_t)num_segments * CEIL_DIV((size_t)max_seqlen, ATTN_TILE);
+    const size_t bound = by_tokens < by_longest ? by_tokens : by_longest;
+    return (unsigned)(bound < attention_max_tiles(N) ? bound : attention_max_tiles(N));
+}
+
+/* Builds the tile table; returns the grid's x size. */
+static inline unsigned attention_schedule(const AttentionWorkspace &ws, const int *cu_seqlens, int num_segments,
+                                          int max_seqlen, int N, cudaStream_t s)
+{
+    if (max_seqlen < 1 || max_seqlen > N) die("attention: max_seqlen %d outside [1, N = %d]", max_seqlen, N);
+    const int buckets = attention_schedule_buckets(max_seqlen);
+    const unsigned grid_tiles = attention_grid_tiles(num_segments, max_seqlen, N);
+    attention_schedule_kernel<<<1, 1024, buckets * sizeof(int), s>>>(ws.tiles, ws.tile_count, cu_seqlens,
+                                                                     num_segments, buckets, grid_tiles);
+    cudaCheckLaunch();
+    return grid_tiles;
+}
+
+/* ------------------------------------------------------- shared helpers */
+
+/* Asynchronously copy `ROWS` rows of HD bf16 (global row pitch `stride`)
+   into shared memory with pitch HD + ATTN_PAD; rows >= valid_rows are zeros. */
+template <int HD, int ROWS>
+__device__ __forceinline__ void load_rows_async(floatX *smem, const floatX *gmem, size_t stride, int valid_rows)
+{
+    constexpr int CHUNKS = HD / 8; /* 16-byte pieces per row */
+    for (int idx = threadIdx.x; idx < ROWS * CHUNKS; idx += ATTN_THREADS) {
+        const int r = idx / CHUNKS, c = idx % CHUNKS;
+        const bool valid = r < valid_rows;
+        cp_async_16(smem + r * (HD + ATTN_PAD) + c * 8, gmem + (valid ? r * stride : 0) + c * 8, valid);
+    }
+}
+
+/* Store a warp's 16 x HD fp32 accumulator times `scale` as bf16 rows
+   row0 + (0..15) of `dst` (row pitch `stride`), skipping rows >= row_end. */
+template <int HD>
+__device__ __forceinline__ void store_rows(floatX *dst, size_t stride, const float acc[HD / 8][4], float scale,
+                                           int row0, int row_end)
+{
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        const int row = row0 + g + 8 * half;
+        if (row >= row_end) continue;
+        floatX *p = dst + (size_t)row * stride + 2 * t;
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++) {
+            *reinterpret_cast<__nv_bfloat162 *>(p + n * 8) =
+                __floats2bfloat162_rn(acc[n][2 * half] * scale, acc[n][2 * half + 1] * scale);
+        }
+    }
+}
+
+/* Set the dynamic shared-memory limit of a kernel once per process. */
+template <typename Kernel>
+static inline void attention_allow_smem(Kernel kernel, size_t bytes, bool *done)
+{
+    if (*done) return;
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    *done = true;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+template <int HD>
+struct AttnForwardSmem {
+    static constexpr int LD = HD + ATTN_PAD;
+    static constexpr size_t bytes = (size_t)(ATTN_TILE + 4 * ATTN_TILE) * LD * sizeof(floatX); /* Q, 2x K, 2x V */
+};
+
+template <int HD>
+__global__ void __launch_bounds__(ATTN_THREADS)
+    attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, const AttentionTile *tiles,
+                             const int *tile_count, int N, int NH, int NKV)
+{
+    if ((int)blockIdx.x >= *tile_count) return;
+    constexpr int BM = ATTN_TILE, BN = ATTN_TILE, LD = HD + ATTN_PAD, NT_S = BN / 8, NT_O = HD / 8;
+    extern __shared__ __align__(16) unsigned char attention_smem[];
+    floatX *q_s = reinterpret_cast<floatX *>(attention_smem);
+    floatX *k_s = q_s + BM * LD; /* [2][BN][LD] */
+    floatX *v_s = k_s + 2 * BN * LD;
+
+    const AttentionTile tile = tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / (NH / NKV);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const size_t stride = (size_t)(NH + 2 * NKV) * HD;
+    const floatX *k_g = qkv + (size_t)tile.seg_start * stride + (NH + kvh) * HD;
+    const floatX *v_g = k_g + NKV * HD;
+    const int num_kv = (tile.start - tile.seg_start) / BN + 1;
+    const float scale_log2 = ATTN_LOG2E / sqrtf((float)HD);
+
+    load_rows_async<HD, BM>(q_s, qkv + (size_t)tile.start * stride + h * HD, stride, tile.seg_end - tile.start);
+    auto load_kv = [&](int j) {
+        const int rows = tile.seg_end - (tile.seg_start + j * BN);
+        load_rows_async<HD, BN>(k_s + (j % 2) * BN * LD, k_g + (size_t)j * BN * stride, stride, rows);
+        load_rows_async<HD, BN>(v_s + (j % 2) * BN * LD, v_g + (size_t)j * BN * stride, stride, rows);
+        cp_async_commit();
+    };
+    load_kv(0);
+
+    uint32_t q_frag[HD / 16][4];
+    float o[NT_O][4];
+    zero_acc<NT_O>(o);
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+
+    for (int j = 0; j < num_kv; j++) {
+        if (j + 1 < num_kv) {
+            load_kv(j + 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (j == 0) load_a_frags<HD>(q_frag, q_s + warp * 16 * LD, LD);
+        const floatX *k_tile = k_s + (j % 2) * BN * LD, *v_tile = v_s + (j % 2) * BN * LD;
+
+        float s[NT_S][4];
+        zero_acc<NT_S>(s);
+        warp_mma_abt<HD, NT_S>(s, q_frag, k_tile, LD);
+
+        /* scale to log2 units; causal mask on the diagonal tile only */
+        const bool diagonal = j == num_kv - 1;
+        float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int row = warp * 16 + g + 8 * (e / 2), col = n * 8 + 2 * t + (e % 2);
+                float v = s[n][e] * scale_log2;
+                if (diagonal && col > row) v = -INFINITY;
+                s[n][e] = v;
+                tile_max[e / 2] = fmaxf(tile_max[e / 2], v);
+            }
+        }
+        float alpha[2], base[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+            const float new_max = fmaxf(row_max[r], tile_max[r]);
+            base[r] = new_max == -INFINITY ? 0.0f : new_max; /* fully masked so far: avoid inf - inf */
+            alpha[r] = exp2f(row_max[r] - base[r]);
+            row_max[r] = new_max;
+            row_sum[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < NT_O; n++) {
+            o[n][0] *= alpha[0];
+            o[n][1] *= alpha[0];
+            o[n][2] *= alpha[1];
+            o[n][3] *= alpha[1];
+        }
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                s[n][e] = exp2f(s[n][e] - base[e / 2]);
+                row_sum[e / 2] += s[n][e];
+            }
+        }
+        uint32_t p_frag[NT_S / 2][4];
+        acc_to_a_frags<NT_S>(p_frag, s);
+        warp_mma_ab<BN, NT_O>(o, p_frag, v_tile, LD);
+        __syncthreads(); /* this buffer is refilled two iterations later */
+    }
+
+    float inv_sum[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+        inv_sum[r] = row_sum[r] > 0.0f ? 1.0f / row_sum[r] : 0.0f;
+        const int row = tile.start + warp * 16 + g + 8 * r;
+        if (t == 0 && row < tile.seg_end)
+            lse[(size_t)h * N + row] = row_sum[r] > 0.0f ? (row_max[r] + log2f(row_sum[r])) / ATTN_LOG2E : -INFINITY;
+    }
+#pragma unroll
+    for (int n = 0; n < NT_O; n++) {
+        o[n][0] *= inv_sum[0];
+        o[n][1] *= inv_sum[0];
+        o[n][2] *= inv_sum[1];
+        o[n][3] *= inv_sum[1];
+    }
+    store_rows<HD>(out + h * HD, (size_t)NH * HD, o, 1.0f, tile.start + warp * 16, tile.seg_end);
+}
+
+static inline void attention_check_shape(const char *who, int NH, int NKV, int HD)
+{
+    if (HD != 64 && HD != 128) die("%s: head dim %d is not supported (64 or 128)", who, HD);
+    if (NH <= 0 || NKV <= 0 || NH % NKV != 0)
+        die("%s: kv heads (%d) must divide query heads (%d)", who, NKV, NH);
+}
+
+template <int HD>
+static void attention_forward_launch(floatX *out, float *lse, const floatX *qkv, const AttentionWorkspace &ws,
+                                     dim3 grid, int N, int NH, int NKV, cudaStream_t s)
+{
+    static bool smem_set = false;
+    const size_t smem = AttnForwardSmem<HD>::bytes;
+    attention_allow_smem(attention_forward_kernel<HD>, smem, &smem_set);
+    attention_forward_kernel<HD><<<grid, ATTN_THREADS, smem, s>>>(out, lse, qkv, ws.tiles, ws.tile_count, N, NH, NKV);
+    cudaCheckLaunch();
+}
+
+static void attention_forward(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens, int num_segments,
+                       int max_seqlen, int N, int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+{
+    attention_check_shape("attention_forward", NH, NKV, HD);
+    if (N <= 0 || num_segments <= 0) return;
+    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
+    const dim3 grid(attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, s), NH);
+    if (HD == 64) attention_forward_launch<64>(out, lse, qkv, ws, grid, N, NH, NKV, s);
+    else attention_forward_launch<128>(out, lse, qkv, ws, grid, N, NH, NKV, s);
+}
+
+/* --------------------------------------------------------------- backward */
+
+/* D[h][i] = sum_d dout[i, h, d] * out[i, h, d]; HD/8 threads per (token, head). */
+template <int HD>
+__global__ void attention_delta_kernel(float *delta, const floatX *dout, const floatX *out, int N, int NH)
+{
+    constexpr int LANES = HD / 8;
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t row = idx / LANES; /* token * NH + head */
+    const int part = idx % LANES;
+    float sum = 0.0f;
+    if (row < (size_t)N * NH) {
+        const BF16x8 a = load128(dout + row * HD + part * 8), b = load128(out + row * HD + part * 8);
+#pragma unroll
+        for (int k = 0; k < 8; k++) sum += (float)a[k] * (float)b[k];
+    }
+#pragma unroll
+    for (int off = LANES / 2; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    if (part == 0 && row < (size_t)N * NH) delta[(row % NH) * N + row / NH] = sum;
+}
+
+/* kv kernel: one 64-key tile of one kv head; steps of BQ query rows. */
+template <int HD, int BQ>
+struct AttnBackwardKVSmem {
+    static constexpr int LD = HD + ATTN_PAD;
+    static constexpr size_t bytes =
+        (size_t)(2 * ATTN_TILE + 4 * BQ) * LD * sizeof(floatX) + 4 * BQ * sizeof(float); /* K, V, 2x Q, 2x dO, 2x lse, 2x D */
+};
+
+template <int HD, int BQ>
+__global__ void __launch_bounds__(ATTN_THREADS)
+    attention_backward_kv_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                 const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
+                                 int NH, int NKV)
+{
+    if ((int)blockIdx.x >= *tile_count) return;
+    constexpr int BK = ATTN_TILE, LD = HD + ATTN_PAD, NT_S = BQ / 8, NT_D = HD / 8;
+    extern __shared__ __align__(16) unsigned char attention_smem[];
+    floatX *k_s = reinterpret_cast<floatX *>(attention_smem);
+    floatX *v_s = k_s + BK * LD;
+    floatX *q_s = v_s + BK * LD;   /* [2][BQ][LD] */
+    floatX *do_s = q_s + 2 * BQ * LD; /* [2][BQ][LD] */
+    float *lse_s = reinterpret_cast<float *>(do_s + 2 * BQ * LD); /* [2][BQ], log2 units */
+    float *delta_s = lse_s + 2 * BQ;                               /* [2][BQ] */
+
+    const AttentionTile tile = tiles[blockIdx.x];
+    const int kvh = blockIdx.y, group = NH / NKV;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const size_t stride = (size_t)(NH + 2 * NKV) * HD, dstride = (size_t)NH * HD;
+    const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
+    const int k0 = tile.start;
+    const int q_steps = CEIL_DIV(tile.seg_end - k0, BQ), num_steps = group * q_steps;
+
+    const floatX *k_g = qkv + (size_t)k0 * stride + (NH + kvh) * HD;
+    load_rows_async<HD, BK>(k_s, k_g, stride, tile.seg_end - k0);
+    load_rows_async<HD, BK>(v_s, k_g + NKV * HD, stride, tile.seg_end - k0);
+    /* step i: query head kvh*group + i / q_steps, rows q0 = k0 + (i % q_steps) * BQ */
+    auto load_step = [&](int i) {
+        const int h = kvh * group + i / q_steps, q0 = k0 + (i % q_steps) * BQ, buf = i % 2;
+        load_rows_async<HD, BQ>(q_s + buf * BQ * LD, qkv + (size_t)q0 * stride + h * HD, stride, tile.seg_end - q0);
+        load_rows_async<HD, BQ>(do_s + buf * BQ * LD, dout + (size_t)q0 * dstride + h * HD, dstride,
+                                tile.seg_end - q0);
+        for (int r = threadIdx.x; r < BQ; r += ATTN_THREADS) {
+            const bool valid = q0 + r < tile.seg_end; /* lse = +inf makes P = 0 past the segment */
+            lse_s[buf * BQ + r] = valid ? lse[(size_t)h * N + q0 + r] * ATTN_LOG2E : INFINITY;
+            delta_s[buf * BQ + r] = valid ? delta[(size_t)h * N + q0 + r] : 0.0f;
+        }
+        cp_async_commit();
+    };
+    load_step(0);
+
+    float dk[NT_D][4], dv[NT_D][4];
+    zero_acc<NT_D>(dk);
+    zero_acc<NT_D>(dv);
+    const int key_row = k0 + warp * 16 + g; /* this thread's keys: key_row, key_row + 8 */
+
+    for (int i = 0; i < num_steps; i++) {
+        if (i + 1 < num_steps) {
+            load_step(i + 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const int buf = i % 2, q0 = k0 + (i % q_steps) * BQ;
+        const floatX *q_tile = q_s + buf * BQ * LD, *do_tile = do_s + buf * BQ * LD;
+        const float *lse_tile = lse_s + buf * BQ, *delta_tile = delta_s + buf * BQ;
+
+        /* S^T = K Q^T and P^T = exp(S^T - lse): rows are keys, columns queries */
+        float p[NT_S][4];
+        {
+            uint32_t k_frag[HD / 16][4];
+            load_a_frags<HD>(k_frag, k_s + warp * 16 * LD, LD);
+            zero_acc<NT_S>(p);
+            warp_mma_abt<HD, NT_S>(p, k_frag, q_tile, LD);
+        }
+        const bool needs_mask = q0 < k0 + BK;
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int col = n * 8 + 2 * t + (e % 2);
+                float v = exp2f(p[n][e] * scale_log2 - lse_tile[col]);
+                if (needs_mask && key_row + 8 * (e / 2) > q0 + col) v = 0.0f;
+                p[n][e] = v;
+            }
+        }
+        /* dP^T = V dO^T, dS^T = P^T * (dP^T - D) */
+        float ds[NT_S][4];
+        {
+            uint32_t v_frag[HD / 16][4];
+            load_a_frags<HD>(v_frag, v_s + warp * 16 * LD, LD);
+            zero_acc<NT_S>(ds);
+            warp_mma_abt<HD, NT_S>(ds, v_frag, do_tile, LD);
+        }
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) ds[n][e] = p[n][e] * (ds[n][e] - delta_tile[n * 8 + 2 * t + (e % 2)]);
+        }
+        /* dV += P^T dO, dK += dS^T Q */
+        uint32_t a_frag[NT_S / 2][4];
+        acc_to_a_frags<NT_S>(a_frag, p);
+        warp_mma_ab<BQ, NT_D>(dv, a_frag, do_tile, LD);
+        acc_to_a_frags<NT_S>(a_frag, ds);
+        warp_mma_ab<BQ, NT_D>(dk, a_frag, q_tile, LD);
+        __syncthreads();
+    }
+
+    store_rows<HD>(dqkv + (NH + kvh) * HD, stride, dk, scale, k0 + warp * 16, tile.seg_end);
+    store_rows<HD>(dqkv + (NH + NKV + kvh) * HD, stride, dv, 1.0f, k0 + warp * 16, tile.seg_end);
+}
+
+/* dq kernel: one 64-row query tile of one head; steps of BK keys. */
+template <int HD, int BK>
+struct AttnBackwardQSmem {
+    static constexpr int LD = HD + ATTN_PAD;
+    static constexpr size_t bytes = (size_t)(2 * ATTN_TILE + 4 * BK) * LD * sizeof(floatX); /* Q, dO, 2x K, 2x V */
+};
+
+template <int HD, int BK>
+__global__ void __launch_bounds__(ATTN_THREADS)
+    attention_backward_q_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                                const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
+                                int NH, int NKV)
+{
+    if ((int)blockIdx.x >= *tile_count) return;
+    constexpr int BM = ATTN_TILE, LD = HD + ATTN_PAD, NT_S = BK / 8, NT_D = HD / 8;
+    extern __shared__ __align__(16) unsigned char attention_smem[];
+    floatX *q_s = reinterpret_cast<floatX *>(attention_smem);
+    floatX *do_s = q_s + BM * LD;
+    floatX *k_s = do_s + BM * LD;    /* [2][BK][LD] */
+    floatX *v_s = k_s + 2 * BK * LD; /* [2][BK][LD] */
+
+    const AttentionTile tile = tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / (NH / NKV);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const size_t stride = (size_t)(NH + 2 * NKV) * HD, dstride = (size_t)NH * HD;
+    const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
+    const int q_rows = tile.seg_end - tile.start;
+    const int kv_end = min(tile.start + BM, tile.seg_end);
+    const int num_steps = CEIL_DIV(kv_end - tile.seg_start, BK);
+
+    load_rows_async<HD, BM>(q_s, qkv + (size_t)tile.start * stride + h * HD, stride, q_rows);
+    load_rows_async<HD, BM>(do_s, dout + (size_t)tile.start * dstride + h * HD, dstride, q_rows);
+    const floatX *k_g = qkv + (size_t)tile.seg_start * stride + (NH + kvh) * HD;
+    auto load_kv = [&](int j) {
+        const int rows = tile.seg_end - (tile.seg_start + j * BK);
+        load_rows_async<HD, BK>(k_s + (j % 2) * BK * LD, k_g + (size_t)j * BK * stride, stride, rows);
+        load_rows_async<HD, BK>(v_s + (j % 2) * BK * LD, k_g + NKV * HD + (size_t)j * BK * stride, stride, rows);
+        cp_async_commit();
+    };
+    load_kv(0);
+
+    /* this thread's two query rows */
+    float row_lse[2], row_delta[2];
+    int q_row[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        q_row[r] = tile.start + warp * 16 + g + 8 * r;
+        const bool valid = q_row[r] < tile.seg_end;
+        row_lse[r] = valid ? lse[(size_t)h * N + q_row[r]] * ATTN_LOG2E : INFINITY;
+        row_delta[r] = valid ? delta[(size_t)h * N + q_row[r]] : 0.0f;
+    }
+
+    uint32_t q_frag[HD / 16][4], do_frag[HD / 16][4];
+    float dq[NT_D][4];
+    zero_acc<NT_D>(dq);
+
+    for (int j = 0; j < num_steps; j++) {
+        if (j + 1 < num_steps) {
+            load_kv(j + 1);
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (j == 0) {
+            load_a_frags<HD>(q_frag, q_s + warp * 16 * LD, LD);
+            load_a_frags<HD>(do_frag, do_s + warp * 16 * LD, LD);
+        }
+        const floatX *k_tile = k_s + (j % 2) * BK * LD, *v_tile = v_s + (j % 2) * BK * LD;
+        const int key0 = tile.seg_start + j * BK;
+
+        float p[NT_S][4], ds[NT_S][4];
+        zero_acc<NT_S>(p);
+        warp_mma_abt<HD, NT_S>(p, q_frag, k_tile, LD);
+        const bool needs_mask = key0 + BK > tile.start + 1;
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float v = exp2f(p[n][e] * scale_log2 - row_lse[e / 2]);
+                if (needs_mask && key0 + n * 8 + 2 * t + (e % 2) > q_row[e / 2]) v = 0.0f;
+                p[n][e] = v;
+            }
+        }
+        zero_acc<NT_S>(ds);
+        warp_mma_abt<HD, NT_S>(ds, do_frag, v_tile, LD);
+#pragma unroll
+        for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) ds[n][e] = p[n][e] * (ds[n][e] - row_delta[e / 2]);
+        }
+        uint32_t ds_frag[NT_S / 2][4];
+        acc_to_a_frags<NT_S>(ds_frag, ds);
+        warp_mma_ab<BK, NT_D>(dq, ds_frag, k_tile, LD);
+        __syncthreads();
+    }
+    store_rows<HD>(dqkv + h * HD, stride, dq, scale, tile.start + warp * 16, tile.seg_end);
+}
+
+template <int HD, int BQ, int BK>
+static void attention_backward_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                                      const float *lse, const AttentionWorkspace &ws, unsigned grid_tiles, int N,
+                                      int NH, int NKV, cudaStream_t s)
+{
+    const size_t rows = (size_t)N * NH * (HD / 8);
+    attention_delta_kernel<HD><<<(unsigned)CEIL_DIV(rows, (size_t)256), 256, 0, s>>>(ws.delta, dout, out, N, NH);
+    cudaCheckLaunch();
+
+    static bool kv_smem_set = false, q_smem_set = false;
+    const size_t kv_smem = AttnBackwardKVSmem<HD, BQ>::bytes, q_smem = AttnBackwardQSmem<HD, BK>::bytes;
+    attention_allow_smem(attention_backward_kv_kernel<HD, BQ>, kv_smem, &kv_smem_set);
+    attention_allow_smem(attention_backward_q_kernel<HD, BK>, q_smem, &q_smem_set);
+    attention_backward_kv_kernel<HD, BQ><<<dim3(grid_tiles, NKV), ATTN_THREADS, kv_smem, s>>>(
+        dqkv, dout, qkv, lse, ws.delta, ws.tiles, ws.tile_count, N, NH, NKV);
+    cudaCheckLaunch();
+    attention_backward_q_kernel<HD, BK><<<dim3(grid_tiles, NH), ATTN_THREADS, q_smem, s>>>(
+        dqkv, dout, qkv, lse, ws.delta, ws.tiles, ws.tile_count, N, NH, NKV);
+    cudaCheckLaunch();
+}
+
+static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out, const float *lse,
+                        const int *cu_seqlens, int num_segments, int max_seqlen, int N, int NH, int NKV, int HD,
+                        void *workspace, int deterministic, cudaStream_t s)
+{
+    (void)deterministic; /* always deterministic: see the comment at the top */
+    attention_check_shape("attention_backward", NH, NKV, HD);
+    if (N <= 0 || num_segments <= 0) return;
+    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
+    const unsigned grid_tiles = attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, s);
+    if (HD == 64) attention_backward_launch<64, 64, 64>(dqkv, dout, qkv, out, lse, ws, grid_tiles, N, NH, NKV, s);
+    else attention_backward_launch<128, 32, 32>(dqkv, dout, qkv, out, lse, ws, grid_tiles, N, NH, NKV, s);
+}
+
+#endif /* PACKLM_ATTENTION_CUH */

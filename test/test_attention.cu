@@ -1,0 +1,35 @@
+/*
+ * test_attention.cu — GPU test of llmc/attention.cuh (make test-gpu): the
+ * varlen flash attention forward and backward against the fp32 CPU reference
+ * on fresh random inputs (out, lse, dq, dk, dv; outputs poisoned first) for
+ * the cases of dev/cuda/attention_check.h, backward determinism over 10
+ * runs, and the clear refusal of an unsupported head dim (in a child process).
+ */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../dev/cuda/attention_check.h"
+
+/* attention_forward with HD = 96 must exit non-zero with a message, not crash. */
+static void check_unsupported_head_dim(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        attention_forward(NULL, NULL, NULL, NULL, 1, 1, 1, 1, 1, 96, NULL, 0);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 1, "head dim 96 refused with exit status 1",
+          "child status %d", status);
+}
+
+int main(int argc, char **argv)
+{
+    Rng rng = rng_create(attn_seed_from_args(argc, argv));
+    attn_check_all(1, &rng);
+    check_unsupported_head_dim();
+    return test_summary();
+}
