@@ -472,6 +472,26 @@ static inline void dist_sum_scalars(Dist *d, double *values, int n)
 #endif
 }
 
+/* 1 when `value` is the same on every rank (then also a barrier). */
+static inline int dist_all_equal(Dist *d, double value)
+{
+    double v[2] = {value, value * value};
+    dist_sum_scalars(d, v, 2);
+    return v[0] == value * d->num_ranks && v[1] == value * value * d->num_ranks;
+}
+
+/* Rank 0's `value` on every rank (sent as two 32-bit halves, exact in double). */
+static inline uint64_t dist_broadcast_u64(Dist *d, uint64_t value)
+{
+    double halves[2] = {0.0, 0.0};
+    if (d->rank == 0) {
+        halves[0] = (double)(value >> 32);
+        halves[1] = (double)(value & 0xffffffffu);
+    }
+    dist_sum_scalars(d, halves, 2);
+    return ((uint64_t)halves[0] << 32) | (uint64_t)halves[1];
+}
+
 /* The global squared gradient norm from this rank's part: at stage 0 every
  * rank already holds the whole reduced gradient; from stage 1 on, each rank
  * holds the reduced gradient of its shard only, so the parts are summed. */

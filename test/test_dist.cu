@@ -103,6 +103,9 @@ static void test_one_rank_collectives(Dist *d, const char *dir)
     double v[3] = {1.5, -2.25, 1e300};
     dist_sum_scalars(d, v, 3);
     check(v[0] == 1.5 && v[1] == -2.25 && v[2] == 1e300, "one_rank_scalar_sum", "got %g %g %g", v[0], v[1], v[2]);
+    uint64_t big = 0xfedcba9876543210ull;
+    check(dist_broadcast_u64(d, big) == big && dist_all_equal(d, 12345.0), "one_rank_broadcast_and_agree",
+          "a 64-bit value did not survive, or one rank disagrees with itself");
     cudaCheck(cudaFree(grads));
     cudaCheck(cudaStreamDestroy(s));
     free(host);
