@@ -84,11 +84,7 @@ static void save_checkpoint(const TrainConfig *tc, GpuModel *m, const RunState *
     size_t P = m->layout.total, S = m->opt_size;
     uint16_t *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
     float *opt = (float *)malloc_or_die(3 * S * sizeof(float));
-    cudaCheck(cudaStreamSynchronize(m->stream));
-    cudaCheck(cudaMemcpy(params, m->params, P * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-    cudaCheck(cudaMemcpy(opt, m->master, S * sizeof(float), cudaMemcpyDeviceToHost));
-    cudaCheck(cudaMemcpy(opt + S, m->adam_m, S * sizeof(float), cudaMemcpyDeviceToHost));
-    cudaCheck(cudaMemcpy(opt + 2 * S, m->adam_v, S * sizeof(float), cudaMemcpyDeviceToHost));
+    gpu_model_get_state(m, params, opt, opt + S, opt + 2 * S);
     checkpoint_model_path(path, sizeof(path), tc->output_dir, rs->step);
     uint64_t model_hash = checkpoint_write_model(path, &m->cfg, params, P);
     DataLoaderState ls = dataloader_get_state(loader);
@@ -318,14 +314,8 @@ int main(int argc, char **argv)
     param_layout_init(&layout, &cfg);
     gpu_model_create(&model, &cfg, tc.B, tc.T, 0, layout.total, tc.deterministic);
     gpu_model_set_params(&model, host_params);
-    if (resumed) {
-        size_t S = model.opt_size;
-        cudaCheck(cudaMemcpy(model.master, host_opt + model.opt_offset, S * sizeof(float), cudaMemcpyHostToDevice));
-        cudaCheck(cudaMemcpy(model.adam_m, host_opt + layout.total + model.opt_offset, S * sizeof(float),
-                             cudaMemcpyHostToDevice));
-        cudaCheck(cudaMemcpy(model.adam_v, host_opt + 2 * layout.total + model.opt_offset, S * sizeof(float),
-                             cudaMemcpyHostToDevice));
-    }
+    if (resumed)
+        gpu_model_set_optimizer(&model, host_opt, host_opt + layout.total, host_opt + 2 * layout.total);
     free(host_params);
     free(host_opt);
     printf("parameters: %zu (%.1fM); GPU memory for B=%d T=%d: %.2f GiB on %s\n", layout.total, layout.total / 1e6,
@@ -379,43 +369,29 @@ int main(int argc, char **argv)
         if (last) break;
 
         double t0 = now_seconds();
-        /* load the step's micro-batches; the loss is normalised by the targets of all of them */
-        double count = 0.0, pairs = 0.0;
+        /* load the step's micro-batches */
+        double pairs = 0.0;
         for (int i = 0; i < grad_accum; i++) {
             dataloader_next(&train_loader, &micro[i]);
             if (!tc.doc_mask) packed_batch_make_row_causal(&micro[i]);
-            for (int k = 0; k < tc.B * tc.T; k++) count += micro[i].targets[k] != -1;
             pairs += batch_attended_pairs(&micro[i]);
             if (dump) dump_batch(dump, tc.dump_batches, &micro[i]);
         }
-        /* forward + backward of every micro-batch, gradients accumulating */
-        double loss_sum = 0.0;
-        gpu_model_zero_grad(&model);
-        for (int i = 0; i < grad_accum; i++) {
-            gpu_model_upload_batch(&model, &micro[i]);
-            gpu_model_forward(&model);
-            loss_sum += gpu_model_loss(&model, count > 0 ? (float)(1.0 / count) : 0.0f, 1);
-            gpu_model_backward(&model);
-        }
-        gpu_model_reduce_gradients(&model);
-        float loss = (float)(loss_sum / count);
-        float norm = sqrtf(gpu_model_grad_norm_squared(&model));
+        /* forward + backward of each, then clip + AdamW */
         float lr = lr_at(&sched, step);
-        if (!isfinite(loss) || !isfinite(norm)) {
+        AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay, tc.grad_clip, step + 1,
+                       rounding_seed(tc.seed, step)};
+        StepResult r = gpu_model_step(&model, micro, grad_accum, &a);
+        if (!r.updated) {
             rs.skipped_in_a_row++;
-            printf("step %d: loss %f, grad norm %f are not finite: update skipped (%d in a row)\n", step + 1, loss,
-                   norm, rs.skipped_in_a_row);
+            printf("step %d: loss %f, grad norm %f are not finite: update skipped (%d in a row)\n", step + 1, r.loss,
+                   r.grad_norm, rs.skipped_in_a_row);
             if (rs.skipped_in_a_row >= tc.max_skips)
                 die("%d steps in a row had a non-finite loss or gradient norm (--max-skips %d): the run diverged; "
                     "try a lower -l or --grad-clip", rs.skipped_in_a_row, tc.max_skips);
             continue;
         }
         rs.skipped_in_a_row = 0;
-        AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay,
-                       tc.grad_clip > 0.0f && norm > tc.grad_clip ? tc.grad_clip / norm : 1.0f, step + 1,
-                       rounding_seed(tc.seed, step)};
-        gpu_model_update(&model, &a);
-        cudaCheck(cudaStreamSynchronize(model.stream));
         double seconds = now_seconds() - t0;
 
         /* the step line (this process's first step includes warm-up and is not averaged) */
@@ -430,9 +406,9 @@ int main(int argc, char **argv)
         if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * flops / seconds / (peak_tflops * 1e12));
         else snprintf(mfu, sizeof(mfu), "n/a");
         printf("step %5d/%d | loss %.6f | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
-               tc.max_steps, loss, lr, norm, seconds * 1e3, tokens_per_step / seconds, mfu, eta);
+               tc.max_steps, r.loss, lr, r.grad_norm, seconds * 1e3, tokens_per_step / seconds, mfu, eta);
         fflush(stdout);
-        logger_log_train(&logger, step + 1, loss, lr, norm);
+        logger_log_train(&logger, step + 1, r.loss, lr, r.grad_norm);
     }
     if (timed_steps > 0)
         printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s\n", timed_steps, 1e3 * train_seconds / timed_steps,

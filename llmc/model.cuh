@@ -20,7 +20,7 @@
  * Every buffer is listed once in model_buffers(): the same list sizes the
  * memory estimate (for the out-of-memory message) and carves the allocation.
  *
- * One training step on one rank:
+ * One training step on one rank (gpu_model_step):
  *   gpu_model_zero_grad; for each micro-batch: gpu_model_upload_batch,
  *   gpu_model_forward, gpu_model_loss (dloss = 1/count of targets in the
  *   global batch), gpu_model_backward; then gpu_model_reduce_gradients and
@@ -253,6 +253,26 @@ static void gpu_model_set_params(GpuModel *m, const uint16_t *host_params)
     cudaCheck(cudaStreamSynchronize(m->stream));
 }
 
+/* Copy the optimizer slice (fp32 master, m, v; opt_size each) to the device. */
+static void gpu_model_set_optimizer(GpuModel *m, const float *master, const float *adam_m, const float *adam_v)
+{
+    size_t bytes = m->opt_size * sizeof(float);
+    cudaCheck(cudaMemcpy(m->master, master, bytes, cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(m->adam_m, adam_m, bytes, cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(m->adam_v, adam_v, bytes, cudaMemcpyHostToDevice));
+}
+
+/* Copy all bf16 params (bits) and the optimizer slice to the host (for checkpoints). */
+static void gpu_model_get_state(GpuModel *m, uint16_t *params, float *master, float *adam_m, float *adam_v)
+{
+    size_t bytes = m->opt_size * sizeof(float);
+    cudaCheck(cudaStreamSynchronize(m->stream));
+    cudaCheck(cudaMemcpy(params, m->params, m->layout.total * sizeof(floatX), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(master, m->master, bytes, cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(adam_m, m->adam_m, bytes, cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(adam_v, m->adam_v, bytes, cudaMemcpyDeviceToHost));
+}
+
 static floatX *model_param(const GpuModel *m, floatX *base, int tensor, int layer)
 {
     return PARAM_LAYER_PTR(base, &m->layout, &m->cfg, tensor, layer);
@@ -469,7 +489,7 @@ static float gpu_model_grad_norm_squared(GpuModel *m)
 
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
-    float grad_scale;   /* multiplies every gradient: global-norm clipping */
+    float grad_clip;    /* clip the global gradient norm to this (0 = off) */
     int step;           /* 1-based AdamW step (bias correction) */
     unsigned int seed;  /* stochastic rounding seed of this step */
 } AdamWStep;
@@ -477,9 +497,11 @@ typedef struct {
 /*
  * AdamW over this rank's slice, tensor by tensor (weight decay on matrices
  * only), writing fp32 master weights and stochastically rounded bf16 params.
+ * grad_norm (before clipping) sets the clipping scale.
  */
-static void gpu_model_update(GpuModel *m, const AdamWStep *a)
+static void gpu_model_update(GpuModel *m, const AdamWStep *a, float grad_norm)
 {
+    const float grad_scale = a->grad_clip > 0.0f && grad_norm > a->grad_clip ? a->grad_clip / grad_norm : 1.0f;
     const size_t lo = m->opt_offset, hi = m->opt_offset + m->opt_size;
     for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
         size_t start = m->layout.offset[t], end = start + m->layout.size[t];
@@ -489,9 +511,43 @@ static void gpu_model_update(GpuModel *m, const AdamWStep *a)
         size_t k = start - lo;
         float wd = param_is_matrix(t) ? a->weight_decay : 0.0f;
         adamw_update(m->params + start, m->master + k, m->grads + start, m->adam_m + k, m->adam_v + k, end - start,
-                     a->lr, a->beta1, a->beta2, a->eps, wd, a->grad_scale, a->step, a->seed + (unsigned int)t,
-                     m->stream);
+                     a->lr, a->beta1, a->beta2, a->eps, wd, grad_scale, a->step, a->seed + (unsigned int)t, m->stream);
     }
+}
+
+typedef struct {
+    float loss;      /* mean over the targets of all micro-batches */
+    float grad_norm; /* global norm before clipping */
+    int updated;     /* 0: loss or norm not finite, the update was skipped */
+} StepResult;
+
+/*
+ * One optimizer step over `n` host micro-batches: the loss is normalised by
+ * the number of targets != -1 in all of them, counted here on the host before
+ * any backward; then forward + backward per micro-batch (gradients
+ * accumulate), gradient reduction, global norm, and AdamW unless the loss or
+ * the norm is not finite.
+ */
+static StepResult gpu_model_step(GpuModel *m, const PackedBatch *batches, int n, const AdamWStep *a)
+{
+    double count = 0.0, loss_sum = 0.0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < batches[i].B * batches[i].T; k++) count += batches[i].targets[k] != -1;
+    gpu_model_zero_grad(m);
+    for (int i = 0; i < n; i++) {
+        gpu_model_upload_batch(m, &batches[i]);
+        gpu_model_forward(m);
+        loss_sum += gpu_model_loss(m, count > 0 ? (float)(1.0 / count) : 0.0f, 1);
+        gpu_model_backward(m);
+    }
+    gpu_model_reduce_gradients(m);
+    StepResult r;
+    r.loss = (float)(loss_sum / count);
+    r.grad_norm = sqrtf(gpu_model_grad_norm_squared(m));
+    r.updated = isfinite(r.loss) && isfinite(r.grad_norm);
+    if (r.updated) gpu_model_update(m, a, r.grad_norm);
+    cudaCheck(cudaStreamSynchronize(m->stream));
+    return r;
 }
 
 #endif /* PACKLM_MODEL_CUH */

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# run_trainer_checks.sh — everything the trainer needs a GPU for, in one go
+# (one device call): build, the GPU tests, the bit-identical resume check of
+# ./train_gpt -y 1, a short default run, and a quick throughput table.
+#
+# usage: dev/run_trainer_checks.sh [tests|resume|train|bench]...   (default: all)
+# Logs go to $OUT (or ./log/trainer) ; the table is printed last.
+# Throughput runs use synthetic shards (dev/data/synth_shards.py: log-normal
+# document lengths, median ~400, mean ~650 tokens), document-masked unless noted.
+set -u
+OUT=${OUT:-log/trainer}
+mkdir -p "$OUT"
+parts=${*:-tests resume train bench}
+status=0
+table="$OUT/table.txt"
+: >"$table"
+
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$table"
+make -j8 train_gpt build/test/test_train_gpt GPU_ARCH=90a >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+
+synth=/tmp/synth
+if [ ! -e $synth/synth_val_000000.bin ]; then
+    python3 dev/data/synth_shards.py --out $synth --tokens 6000000 --shard-tokens 3000000 >"$OUT/synth.log" 2>&1 ||
+        { tail "$OUT/synth.log"; exit 1; }
+fi
+data="-i $synth/synth_train_*.bin -j $synth/synth_val_*.bin"
+
+for part in $parts; do
+case $part in
+tests)
+    build/test/test_train_gpt >"$OUT/test_train_gpt.log" 2>&1 || status=1
+    grep -E "^(PASS|FAIL)|relative|step" "$OUT/test_train_gpt.log" | grep -v "^PASS" | head -60
+    echo "test_train_gpt: $(grep -c ^PASS "$OUT/test_train_gpt.log") passed, $(grep -c ^FAIL "$OUT/test_train_gpt.log") failed" | tee -a "$table"
+    ;;
+resume)
+    # run A: 20 steps straight; run B: the same, then its step-20 checkpoint is
+    # removed and -y 1 continues from step 10: logs and final models must match
+    tiny="-e gpt2:d2,C=128,NH=2 -b 4 -t 256 -d 2048 -x 20 -u 2 -n 10 -nk 0 -v 10 -m 2 -s 0 --deterministic 1 $data"
+    rm -rf /tmp/resA /tmp/resB
+    ./train_gpt $tiny -o /tmp/resA >"$OUT/resume_A.log" 2>&1 &&
+    ./train_gpt $tiny -o /tmp/resB >"$OUT/resume_B.log" 2>&1 &&
+    rm /tmp/resB/model_00000020.bin /tmp/resB/state_00000020_00000.bin &&
+    ./train_gpt $tiny -o /tmp/resB -y 1 >"$OUT/resume_B2.log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && cmp -s /tmp/resA/main.log /tmp/resB/main.log && cmp -s /tmp/resA/model_00000020.bin /tmp/resB/model_00000020.bin; then
+        echo "PASS resume_bit_identical (main.log and step-20 model equal)" | tee -a "$table"
+    else
+        echo "FAIL resume_bit_identical: rc=$rc" | tee -a "$table"; status=1
+        diff /tmp/resA/main.log /tmp/resB/main.log | head; tail -5 "$OUT"/resume_*.log
+    fi
+    # a torn state file must be detected and skipped
+    head -c 1000 /tmp/resA/state_00000020_00000.bin >/tmp/torn && mv /tmp/torn /tmp/resA/state_00000020_00000.bin
+    ./train_gpt $tiny -o /tmp/resA -y 1 >"$OUT/resume_torn.log" 2>&1
+    if grep -q "unusable" "$OUT/resume_torn.log" && grep -q "continuing from step 10" "$OUT/resume_torn.log"; then
+        echo "PASS resume_skips_torn_state" | tee -a "$table"
+    else
+        echo "FAIL resume_skips_torn_state"; tail -5 "$OUT/resume_torn.log"; status=1
+    fi
+    ;;
+train)
+    # the default run (make train), shortened
+    if ls data/fortunes_train_*.bin >/dev/null 2>&1; then d=""; else d="$data"; echo "(no embedded corpus yet: synthetic data)"; fi
+    ./train_gpt $d -x 40 -v 20 -s 40 -g 32 -o /tmp/train_default >"$OUT/train_default.log" 2>&1 || status=1
+    grep -E "^step +[0-9]+/|val loss|sample|done|error" "$OUT/train_default.log" | tail -12
+    ;;
+bench)
+    printf "%-44s %12s %10s %8s\n" workload tokens/s ms/step MFU | tee -a "$table"
+    bench() { # name, flags
+        ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1 || { echo "$1 failed"; tail -3 "$OUT/bench_$1.log"; return; }
+        # medians over the step lines after the first two
+        lines=$(grep -E "^step +[0-9]+/" "$OUT/bench_$1.log" | tail -n +3)
+        median() { awk -F'|' "{print \$$1+0}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+        ms=$(echo "$lines" | median 5)
+        tok=$(echo "$lines" | median 6)
+        mfu=$(echo "$lines" | sed 's/.*MFU \([^ ]*\).*/\1/' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+        printf "%-44s %12.0f %10.1f %8s\n" "$1" "$tok" "$ms" "$mfu" | tee -a "$table"
+        grep -m1 "GPU memory" "$OUT/bench_$1.log"
+    }
+    bench gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
+    bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
+    bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
+    bench llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 8
+    ;;
+esac
+done
+echo "== summary"
+cat "$table"
+exit $status
