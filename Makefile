@@ -103,7 +103,7 @@ endif
 DEV_CUDA_SRCS := $(wildcard dev/cuda/*.cu)
 DEV_CUDA_BINS := $(patsubst dev/cuda/%.cu,dev/cuda/bin/%,$(DEV_CUDA_SRCS))
 
-dev/cuda/bin/%: dev/cuda/%.cu $(wildcard llmc/*.h llmc/*.cuh dev/cuda/*.h)
+dev/cuda/bin/%: dev/cuda/%.cu $(wildcard llmc/*.h llmc/*.cuh dev/cuda/*.h test/*.h test/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -Idev/cuda $< $(NVCC_LIBS) -o $@
 
@@ -142,7 +142,7 @@ $(BUILD)/test/%: test/%.c $(wildcard llmc/*.h) test/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
 
-$(BUILD)/test/%: test/%.cu $(wildcard llmc/*.h llmc/*.cuh) test/test.h
+$(BUILD)/test/%: test/%.cu $(wildcard llmc/*.h llmc/*.cuh test/*.h test/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -Itest $< $(NVCC_LIBS) -o $@
 
