@@ -364,7 +364,7 @@ int main(int argc, char **argv)
         }
         if (tc.sample_every > 0 && step > 0 && (step % tc.sample_every == 0 || last))
             print_sample(&tc, &model, have_tokenizer ? &tokenizer : NULL, &rs.sample_rng);
-        if (tc.output_dir && step > 0 && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
+        if (tc.output_dir && step > first_step && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
             save_checkpoint(&tc, &model, &rs, &train_loader);
         if (last) break;
 
@@ -408,7 +408,7 @@ int main(int argc, char **argv)
         printf("step %5d/%d | loss %.6f | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
                tc.max_steps, r.loss, lr, r.grad_norm, seconds * 1e3, tokens_per_step / seconds, mfu, eta);
         fflush(stdout);
-        logger_log_train(&logger, step + 1, r.loss, lr, r.grad_norm);
+        logger_log_train(&logger, step, r.loss, lr, r.grad_norm);
     }
     if (timed_steps > 0)
         printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s\n", timed_steps, 1e3 * train_seconds / timed_steps,

@@ -46,7 +46,7 @@ resume)
         echo "PASS resume_bit_identical (main.log and step-20 model equal)" | tee -a "$table"
     else
         echo "FAIL resume_bit_identical: rc=$rc" | tee -a "$table"; status=1
-        diff /tmp/resA/main.log /tmp/resB/main.log | head; tail -5 "$OUT"/resume_*.log
+        diff /tmp/resA/main.log /tmp/resB/main.log | head; for f in "$OUT"/resume_*.log; do tail -n 5 "$f"; done
     fi
     # a torn state file must be detected and skipped
     head -c 1000 /tmp/resA/state_00000020_00000.bin >/tmp/torn && mv /tmp/torn /tmp/resA/state_00000020_00000.bin

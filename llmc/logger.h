@@ -2,8 +2,8 @@
  * logger.h — main.log in llm.c's line format, so llm.c's plotting notebooks
  * and scripts read packlm runs unchanged:
  *
- *   s:STEP trl:TRAIN_LOSS lr:LR norm:GRAD_NORM
- *   s:STEP tel:VAL_LOSS
+ *   s:STEP trl:TRAIN_LOSS lr:LR norm:GRAD_NORM   (STEP 0-based: the step's index)
+ *   s:STEP tel:VAL_LOSS                          (before step STEP trains)
  *
  * With no output directory the logger does nothing. A resumed run appends
  * after dropping the lines of steps >= the resume step (they belong to the

@@ -256,8 +256,6 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
                  c->checkpoint_every);
     else if (c->recompute != 0)
         snprintf(err, errlen, "flag -r %d: activation recompute is not implemented; use -r 0", c->recompute);
-    else if (c->warmup_steps > c->max_steps)
-        snprintf(err, errlen, "flag -u %d: more warmup steps than steps (-x %d)", c->warmup_steps, c->max_steps);
     else
         return NULL;
     return err;
