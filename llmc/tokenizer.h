@@ -169,17 +169,10 @@ static inline void tokenizer_build_maps(Tokenizer *t, const char *path)
 static inline void tokenizer_init(Tokenizer *t, const char *path)
 {
     memset(t, 0, sizeof(*t));
-    FILE *f = fopen_or_die(path, "rb");
-    if (fseek(f, 0, SEEK_END) != 0) die("tokenizer file '%s': cannot seek: %s", path, strerror(errno));
-    long file_size = ftell(f);
-    if (file_size < 0) die("tokenizer file '%s': cannot tell its size: %s", path, strerror(errno));
-    rewind(f);
-    size_t size = (size_t)file_size, header_bytes = TOKENIZER_HEADER_INTS * sizeof(uint32_t);
+    size_t size, header_bytes = TOKENIZER_HEADER_INTS * sizeof(uint32_t);
+    unsigned char *file = read_file_or_die(path, &size);
     if (size < header_bytes)
         die("tokenizer file '%s': %zu bytes, shorter than its %zu-byte header", path, size, header_bytes);
-    unsigned char *file = (unsigned char *)malloc_or_die(size);
-    fread_or_die(file, 1, size, f, path);
-    fclose_or_die(f, path);
 
     uint32_t header[TOKENIZER_HEADER_INTS];
     memcpy(header, file, header_bytes);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Print "error: <message>" to stderr and exit(1). printf-style. */
 static inline void die(const char *fmt, ...)
@@ -61,6 +62,22 @@ static inline void *malloc_or_die(size_t bytes)
     void *p = malloc(bytes ? bytes : 1);
     if (!p) die("out of host memory allocating %zu bytes", bytes);
     return p;
+}
+
+/* The whole file in a malloc'd buffer (plus a terminating 0 not counted in *size). */
+static inline unsigned char *read_file_or_die(const char *path, size_t *size)
+{
+    FILE *f = fopen_or_die(path, "rb");
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) die("'%s': cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) die("'%s': not a regular file", path);
+    off_t n = st.st_size;
+    unsigned char *data = (unsigned char *)malloc_or_die((size_t)n + 1);
+    fread_or_die(data, 1, (size_t)n, f, path);
+    fclose_or_die(f, path);
+    data[n] = 0;
+    *size = (size_t)n;
+    return data;
 }
 
 static inline void *calloc_or_die(size_t count, size_t size)
