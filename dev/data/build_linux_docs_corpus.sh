@@ -2,23 +2,25 @@
 # build_linux_docs_corpus.sh — a real text corpus of ~34M GPT-2 tokens from
 # Debian's linux-source package: every text file of the kernel's
 # Documentation/ (~20M tokens) plus the core C sources kernel/ mm/ lib/
-# security/ crypto/ block/ ipc/ init/ (~14M), one file per document, in a
-# fixed shuffled order (so the first, val, shard is a random sample of
-# documents), tokenized into llm.c shards by build/tools/write_shards and
-# packed into one .tar.xz small enough to travel to the GPU machine.
+# security/ crypto/ block/ ipc/ init/ (~14M), one file per document,
+# tokenized into llm.c shards by build/tools/write_shards in a seeded shuffled
+# order (so the first, val, shard of 1M tokens is a random sample of the
+# documents), and packed into one .tar.xz small enough to travel to the GPU
+# machine.
 #
 # usage: dev/data/build_linux_docs_corpus.sh [OUTDIR] [linux-source-X.deb]
 #   OUTDIR    default build/linux_docs; writes OUTDIR/linux_docs_{val,train}_*.bin
 #             and OUTDIR.tar.xz (unpack with: tar -xJf OUTDIR.tar.xz -C "$(dirname OUTDIR)")
 #   .deb      a downloaded linux-source-* package; default: apt-get download linux-source-6.12
-# needs: apt-get (or the .deb), dpkg-deb, tar, xz, shuf, build/tools/write_shards (make tools)
+# needs: apt-get (or the .deb), dpkg-deb, tar, xz, build/tools/write_shards (make tools)
 set -euo pipefail
 
 OUTDIR=${1:-build/linux_docs}
 DEB=${2:-}
 PACKAGE=linux-source-6.12
 DIRS="Documentation kernel mm lib security crypto block ipc init"
-SHARD_TOKENS=2000000
+SHARD_TOKENS=4000000
+VAL_TOKENS=1000000
 MIN_TOKENS=30000000
 MAX_ARCHIVE_BYTES=$((48 * 1024 * 1024)) # leaves room in the 64 MiB that travels to the GPU machine
 WRITE_SHARDS=${WRITE_SHARDS:-build/tools/write_shards}
@@ -41,22 +43,18 @@ TOP=$(basename "$TARBALL" .tar.xz)
 # shellcheck disable=SC2086
 tar -xJf "$TARBALL" -C "$WORK" $(for d in $DIRS; do echo "$TOP/$d"; done)
 
-# one document per text file (binary files and files of 1000 KiB or more are left out),
-# copied under a shuffled index so that the shard writer sees them in that order
-mkdir -p "$WORK/docs"
+# one document per text file; binary files and files of 1000 KiB or more are left out
+# shellcheck disable=SC2086
 (cd "$WORK/$TOP" && find $DIRS -type f -size -1000k -print0 | xargs -0 grep -lI -e '' | LC_ALL=C sort) \
     >"$WORK/files.txt"
-shuf --random-source=<(yes packlm) "$WORK/files.txt" >"$WORK/order.txt"
-i=0
-while IFS= read -r f; do
-    i=$((i + 1))
-    cp "$WORK/$TOP/$f" "$(printf '%s/docs/%06d.txt' "$WORK" "$i")"
-done <"$WORK/order.txt"
-echo "documents: $i text files from $DIRS"
+mkdir -p "$WORK/docs"
+tar -C "$WORK/$TOP" -cf - -T "$WORK/files.txt" | tar -C "$WORK/docs" -xf -
+echo "documents: $(wc -l <"$WORK/files.txt") text files from $DIRS"
 
 rm -rf "$OUTDIR"
 mkdir -p "$OUTDIR"
-"$WRITE_SHARDS" -o "$OUTDIR" -p linux_docs -n "$SHARD_TOKENS" "$WORK/docs"
+"$WRITE_SHARDS" -o "$OUTDIR/linux_docs" --shard-tokens "$SHARD_TOKENS" --val-tokens "$VAL_TOKENS" \
+    --shuffle 1337 "$WORK/docs"
 tokens=$(for f in "$OUTDIR"/linux_docs_*.bin; do od -An -t d4 -j 8 -N 4 "$f"; done | awk '{s += $1} END {print s}')
 [ "$tokens" -ge "$MIN_TOKENS" ] || die "only $tokens tokens (want >= $MIN_TOKENS)"
 
