@@ -3,22 +3,35 @@
  * trained with llmc/model_cpu.h (AdamW, global-norm clipping, an LR schedule
  * from llmc/schedulers.h) on packed batches of B rows x T tokens.
  *
+ * Data: the token shards matching -i (default: the embedded corpus
+ * data/fortunes_train_*.bin), packed by llmc/dataloader.h; when the default
+ * shards are absent, or with -i synthetic, one fixed synthetic packed batch
+ * (llmc/synthetic_batch.h) is trained on at every step.
+ *
  * `make train` runs it when no GPU is visible. It prints one line per step:
  * loss, learning rate, gradient norm (before clipping) and milliseconds.
  * Run `./train_cpu --help` for the flags.
  */
+#include <glob.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "batch.h"
 #include "config.h"
+#include "dataloader.h"
 #include "model_cpu.h"
 #include "schedulers.h"
 #include "synthetic_batch.h"
 #include "utils.h"
 
+#define DEFAULT_DATA "data/fortunes_train_*.bin"
+#define SYNTHETIC_DATA "synthetic"
+
 typedef struct {
+    const char *data;     /* -i shard pattern, or "synthetic" */
+    int data_given;       /* -i was on the command line */
+    PackingMode packing;  /* -p */
     const char *model;    /* -e descriptor */
     int B, T, steps;      /* -b -t -n */
     float lr;             /* -l peak learning rate */
@@ -35,6 +48,10 @@ static void print_usage(FILE *out)
     fprintf(out,
             "usage: train_cpu [flags]\n"
             "Train a tiny model with the fp32 CPU reference (llmc/model_cpu.h).\n"
+            "  -i PATTERN     token shards to train on (default " DEFAULT_DATA ", or the\n"
+            "                 synthetic batch when those are absent); 'synthetic' = one fixed\n"
+            "                 synthetic packed batch (any vocabulary size)\n"
+            "  -p PACKING     bestfit | chunk (default bestfit)\n"
             "  -e DESCRIPTOR  model, e.g. gpt2:d2,C=64,NH=4 or llama:1B,L=2,C=64,NH=4,NKV=2,F=128\n"
             "                 (default gpt2:d2,C=64,NH=4,T=64)\n"
             "  -b B           rows per batch (default 4)\n"
@@ -52,20 +69,25 @@ static void print_usage(FILE *out)
 
 static void parse_args(TrainArgs *a, int argc, char **argv)
 {
-    *a = (TrainArgs){"gpt2:d2,C=64,NH=4,T=64", 4, 64, 20, 3e-3f, -1, 0.1f, "cosine", 0.1f, 1.0f, 1337};
+    *a = (TrainArgs){DEFAULT_DATA, 0, PACK_BESTFIT, "gpt2:d2,C=64,NH=4,T=64", 4, 64, 20, 3e-3f, -1, 0.1f, "cosine",
+                     0.1f, 1.0f, 1337};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
             print_usage(stdout);
             exit(0);
         }
-        if (flag[0] != '-' || strlen(flag) != 2 || !strchr("ebtnlukqcgs", flag[1])) {
+        if (flag[0] != '-' || strlen(flag) != 2 || !strchr("ipebtnlukqcgs", flag[1])) {
             print_usage(stderr);
             die("train_cpu: unknown flag '%s' (see the list above)", flag);
         }
         if (i + 1 >= argc) die("train_cpu: flag %s needs a value", flag);
         const char *value = argv[++i];
         switch (flag[1]) {
+        case 'i': a->data = value, a->data_given = 1; break;
+        case 'p':
+            if (!packing_mode_parse(value, &a->packing)) die("-p: unknown packing '%s' (bestfit or chunk)", value);
+            break;
         case 'e': a->model = value; break;
         case 'b': a->B = (int)parse_long_or_die(value, "-b (rows per batch)"); break;
         case 't': a->T = (int)parse_long_or_die(value, "-t (tokens per row)"); break;
@@ -87,6 +109,15 @@ static void parse_args(TrainArgs *a, int argc, char **argv)
     if (!(a->grad_clip >= 0.0f)) die("-g (gradient clip) must be >= 0 (got %g)", (double)a->grad_clip);
 }
 
+/* 1 if any file matches the glob pattern. */
+static int pattern_matches(const char *pattern)
+{
+    glob_t g;
+    const int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+    globfree(&g);
+    return found;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -104,12 +135,25 @@ int main(int argc, char **argv)
     LRScheduler sched;
     lr_scheduler_init(&sched, args.schedule, args.lr, args.warmup, args.steps, args.final_lr_frac);
 
+    /* shards when given or present, else the fixed synthetic batch */
+    const char *family = cfg.family == MODEL_GPT2 ? "gpt2" : "llama";
+    const int use_shards = strcmp(args.data, SYNTHETIC_DATA) != 0 && (args.data_given || pattern_matches(args.data));
     PackedBatch batch;
     packed_batch_alloc(&batch, args.B, args.T);
-    synthetic_batch_random(&batch, cfg.vocab_size, args.T / 2 > 0 ? args.T / 2 : 1, args.seed);
-    printf("no GPU: training a tiny %s with the fp32 CPU reference on a fixed synthetic packed batch "
-           "(B=%d, T=%d, %d documents and padding segments)\n",
-           cfg.family == MODEL_GPT2 ? "gpt2" : "llama", args.B, args.T, batch.num_segments);
+    DataLoader loader;
+    if (use_shards) {
+        dataloader_init(&loader, args.data, args.B, args.T, 0, 1, args.packing, args.seed, cfg.vocab_size);
+        printf("no GPU: training a tiny %s with the fp32 CPU reference on %s (%d shard%s, %lld tokens, "
+               "%s packing, B=%d, T=%d)\n",
+               family, args.data, loader.num_shards, loader.num_shards == 1 ? "" : "s",
+               (long long)loader.num_tokens, packing_mode_name(args.packing), args.B, args.T);
+    } else {
+        synthetic_batch_random(&batch, cfg.vocab_size, args.T / 2 > 0 ? args.T / 2 : 1, args.seed);
+        printf("no GPU: training a tiny %s with the fp32 CPU reference on a fixed synthetic packed batch "
+               "(B=%d, T=%d, %d documents and padding segments)%s\n",
+               family, args.B, args.T, batch.num_segments,
+               args.data_given ? "" : " because no shards match " DEFAULT_DATA);
+    }
     model_config_print(&cfg, stdout);
 
     CpuModel model;
@@ -119,6 +163,7 @@ int main(int argc, char **argv)
            (double)args.weight_decay, (double)args.grad_clip, args.seed);
     for (int step = 0; step < args.steps; step++) {
         const double start = now_ms();
+        if (use_shards) dataloader_next(&loader, &batch);
         const float lr = lr_at(&sched, step);
         cpu_model_zero_grad(&model);
         const float loss = cpu_model_forward(&model, &batch, 0);
@@ -127,6 +172,10 @@ int main(int argc, char **argv)
         printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms\n", step + 1, args.steps, (double)loss,
                (double)lr, (double)norm, now_ms() - start);
         fflush(stdout);
+    }
+    if (use_shards) {
+        dataloader_print_stats(&loader, stdout);
+        dataloader_free(&loader);
     }
     cpu_model_free(&model);
     packed_batch_free(&batch);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_config.sh — bad configurations and flags make ./train_cpu exit non-zero
-# with a clear message (never a crash); good ones train. Run from the repo
-# root after `make` has built train_cpu (TEST_DEPS does).
+# with a clear message (never a crash); good ones train, on the synthetic batch
+# and on shards written by build/tools/write_shards. Run from the repo root
+# after `make` has built train_cpu and the tools (TEST_DEPS does).
 set -u
 bin=./train_cpu
 if [ ! -x "$bin" ]; then
@@ -10,8 +11,9 @@ if [ ! -x "$bin" ]; then
 fi
 tiny_gpt2="gpt2:d1,C=32,NH=2,V=64,T=16"
 tiny_llama="llama:1B,L=1,C=32,NH=4,NKV=2,F=48,V=64,T=16"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+tmp=$(mktemp -d)
+out=$tmp/out
+trap 'rm -rf "$tmp"' EXIT
 
 # expect_error NAME "MESSAGE PART" ARGS...: exit status 1 and the message on stderr
 expect_error() {
@@ -42,6 +44,11 @@ expect_error flag_missing_value "flag -b needs a value" -b
 expect_error flag_not_integer "-b (rows per batch): 'four' is not an integer" -b four
 expect_error flag_zero_rows "-b (rows per batch) must be in [1, 4096]" -b 0
 expect_error flag_unknown_schedule "unknown learning-rate schedule 'steep'" -k steep -e "$tiny_gpt2" -t 16
+expect_error flag_unknown_packing "-p: unknown packing 'tight'" -p tight
+expect_error data_vocab_too_small "vocabulary size 64 does not contain the end-of-text token" -i "$tmp/none_*.bin" \
+    -e "$tiny_gpt2" -t 16
+expect_error data_no_match "no shard files match '$tmp/none_*.bin'" -i "$tmp/none_*.bin" -e "gpt2:d1,C=32,NH=2,T=16" \
+    -t 16
 
 "$bin" --help >"$out" 2>&1
 rc=$?
@@ -51,14 +58,36 @@ else
     echo "FAIL flag_help: exit status $rc, output '$(head -c 200 "$out")'"
 fi
 
-# good configurations of both families train for 3 steps with finite losses
-for model in "$tiny_gpt2" "$tiny_llama" "$tiny_llama,tied=0"; do
-    "$bin" -e "$model" -b 2 -t 16 -n 3 >"$out" 2>&1
-    rc=$?
+# expect_run NAME ARGS...: exit status 0 and 3 step lines with finite losses
+expect_run() {
+    local name=$1
+    shift
+    "$bin" -n 3 "$@" >"$out" 2>&1
+    local rc=$?
+    local steps
     steps=$(grep -cE '^step +[0-9]+/3 \| loss [0-9]+\.[0-9]+ ' "$out")
     if [ "$rc" -eq 0 ] && [ "$steps" -eq 3 ]; then
-        echo "PASS train_cpu_runs[$model]"
+        echo "PASS $name"
     else
-        echo "FAIL train_cpu_runs[$model]: exit status $rc, $steps finite step lines; $(tail -n 2 "$out")"
+        echo "FAIL $name: exit status $rc, $steps finite step lines; $(tail -n 2 "$out")"
     fi
+}
+
+for model in "$tiny_gpt2" "$tiny_llama" "$tiny_llama,tied=0"; do
+    expect_run "train_cpu_synthetic[$model]" -i synthetic -e "$model" -b 2 -t 16
 done
+
+# a tiny corpus of 30 documents written as shards, trained on with both packings
+mkdir -p "$tmp/corpus"
+for i in $(seq 1 30); do
+    for j in $(seq 1 $((i % 7 + 1))); do echo "document $i line $j: the quick brown fox $((i * j))"; done \
+        >"$tmp/corpus/doc$i.txt"
+done
+if build/tools/write_shards -o "$tmp/tiny" --shard-tokens 400 --val-tokens 100 "$tmp/corpus" >"$out" 2>&1; then
+    for packing in bestfit chunk; do
+        expect_run "train_cpu_shards[$packing]" -i "$tmp/tiny_train_*.bin" -p "$packing" -b 2 -t 16 \
+            -e "gpt2:d1,C=32,NH=2,T=16"
+    done
+else
+    echo "FAIL train_cpu_shards: build/tools/write_shards could not write the corpus: $(tail -n 2 "$out")"
+fi
