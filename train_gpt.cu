@@ -251,6 +251,18 @@ static void dump_batch(FILE *f, const char *path, const PackedBatch *b)
     fwrite_or_die(b->cu_seqlens, sizeof(int), b->num_segments + 1, f, path);
 }
 
+/* --dump-grads: this rank's gradient buffer (bf16, params.h order, before clipping), for the PyTorch parity check. */
+static void dump_gradients(const GpuModel *m, const char *path)
+{
+    size_t n = m->layout.total;
+    uint16_t *host = (uint16_t *)malloc_or_die(n * sizeof(uint16_t));
+    cudaCheck(cudaMemcpy(host, m->grads, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+    FILE *f = fopen_or_die(path, "wb");
+    fwrite_or_die(host, sizeof(uint16_t), n, f, path);
+    fclose_or_die(f, path);
+    free(host);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -382,6 +394,7 @@ int main(int argc, char **argv)
         AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay, tc.grad_clip, step + 1,
                        rounding_seed(tc.seed, step)};
         StepResult r = gpu_model_step(&model, micro, grad_accum, &a);
+        if (tc.dump_grads && step == first_step) dump_gradients(&model, tc.dump_grads);
         if (!r.updated) {
             rs.skipped_in_a_row++;
             printf("step %d: loss %f, grad norm %f are not finite: update skipped (%d in a row)\n", step + 1, r.loss,

@@ -5,7 +5,7 @@
  * Flags follow llm.c's train_gpt2.cu where the meaning is the same
  * (-i -j -e -o -b -t -d -x -l -u -q -k -c -v -m -s -g -n -nk -y -z -r),
  * plus long flags for packlm's own settings (--packing, --doc-mask, --seed,
- * --grad-clip, --dump-batches, --deterministic, --max-skips).
+ * --grad-clip, --dump-batches, --dump-grads, --deterministic, --max-skips).
  *
  * train_config_parse never exits: it returns NULL on success or a message
  * naming the bad flag, so the trainer can print it and tests can check it.
@@ -29,6 +29,7 @@ typedef struct {
     const char *model;          /* -e: descriptor (gpt2:d12) or model file path */
     const char *output_dir;     /* -o: main.log and checkpoints (NULL = none) */
     const char *dump_batches;   /* --dump-batches: file for every micro-batch (NULL = none) */
+    const char *dump_grads;     /* --dump-grads: file for the first step's gradients (NULL = none) */
     const char *schedule;       /* -k: cosine | linear | constant | wsd */
     const char *packing;        /* --packing: chunk | bestfit */
     int B, T;                   /* -b rows per micro-batch, -t tokens per row */
@@ -91,6 +92,7 @@ static inline void train_config_print_help(FILE *out)
         "  --packing chunk|bestfit  documents into rows (default bestfit)\n"
         "  --doc-mask 1|0  1: attention stays inside each document; 0: plain causal over the row\n"
         "  --dump-batches FILE  write every micro-batch (B, T, S, inputs, targets, pos, cu_seqlens)\n"
+        "  --dump-grads FILE    write the first step's gradients (bf16, params.h order, before clipping)\n"
         "model\n"
         "  -e MODEL   descriptor (gpt2:d12, gpt2:d24, llama:1B, llama:1B,L=2,C=128,...) or a\n"
         "             model file (llm.c gpt2_124M.bin / _bf16.bin, or one written by -o)  (default gpt2:d12)\n"
@@ -217,6 +219,7 @@ static inline const char *train_config_parse(TrainConfig *c, int argc, char **ar
         else if (strcmp(flag, "-k") == 0) c->schedule = value;
         else if (strcmp(flag, "--packing") == 0) c->packing = value;
         else if (strcmp(flag, "--dump-batches") == 0) c->dump_batches = value;
+        else if (strcmp(flag, "--dump-grads") == 0) c->dump_grads = value;
         else if (strcmp(flag, "-d") == 0) {
             bad = train_config_long(flag, value, 1, 1L << 40, &v, err, errlen);
             c->total_batch_tokens = v;

@@ -181,7 +181,7 @@ def main():
         model.zero_grad(set_to_none=False)
         print(f"step {step + 1:5d}/{args.steps} | loss {loss:.6f} | lr {lr:.3e} | norm {norm:.4f}", flush=True)
         if log:
-            log.write(f"s:{step + 1} trl:{loss:f} lr:{lr:f} norm:{norm:f}\n")  # as train_gpt: s:1 is the first
+            log.write(f"s:{step} trl:{loss:f} lr:{lr:f} norm:{norm:f}\n")  # 0-based, as train_gpt
             log.flush()
     if not grads_ok:
         sys.exit("gradient check FAILED: some tensor is over the bound")
