@@ -59,21 +59,41 @@ __global__ void iota_kernel(int *out, int n)
 
 #define ENCODER_WARPS_PER_BLOCK 8
 
-/* Warp w handles sorted position i = blockIdx.x * 8 + w and columns [blockIdx.y*256, +256);
-   only the first position of each run of equal keys does work. */
+/*
+ * Warp w handles sorted position i = blockIdx.x * 8 + w and columns
+ * [blockIdx.y * 256, +256), 8 per lane; only the first position of each run
+ * of equal keys does work. The run is walked 32 positions at a time: each
+ * lane fetches one key and token id, a ballot counts how many still belong to
+ * the run (equal keys are contiguous), and the rows are then summed in order
+ * with independent loads, the token ids passed around by shuffles.
+ */
 __global__ void embedding_backward_kernel(floatX *dtable, const int *sorted_keys, const int *sorted_tokens,
                                           const floatX *dout, int N, int C)
 {
     const int i = blockIdx.x * ENCODER_WARPS_PER_BLOCK + threadIdx.x / 32;
-    const int col = blockIdx.y * 256 + (threadIdx.x % 32) * 8;
-    if (i >= N || col >= C) return;
+    const int lane = threadIdx.x % 32;
+    const int col = blockIdx.y * 256 + lane * 8;
+    if (i >= N) return;
     const int key = sorted_keys[i];
     if (i > 0 && sorted_keys[i - 1] == key) return;
+    const int has_col = col < C; /* lanes past C still take part in the ballots and shuffles */
     float acc[8] = {};
-    for (int j = i; j < N && sorted_keys[j] == key; j++) {
-        const BF16x8 g = load128(dout + (size_t)sorted_tokens[j] * C + col);
-        for (int k = 0; k < 8; k++) acc[k] += (float)g[k];
+    for (int start = i;; start += 32) {
+        const int j = start + lane;
+        const int in_run = j < N && sorted_keys[j] == key;
+        const int count = __popc(__ballot_sync(0xffffffffu, in_run));
+        const int token = in_run ? sorted_tokens[j] : 0;
+#pragma unroll 8
+        for (int r = 0; r < count; r++) {
+            const int t = __shfl_sync(0xffffffffu, token, r);
+            if (has_col) {
+                const BF16x8 g = load128(dout + (size_t)t * C + col);
+                for (int k = 0; k < 8; k++) acc[k] += (float)g[k];
+            }
+        }
+        if (count < 32) break;
     }
+    if (!has_col) return;
     floatX *row = dtable + (size_t)key * C + col;
     BF16x8 w = load128(row);
     for (int k = 0; k < 8; k++) w[k] = (floatX)((float)w[k] + acc[k]);
