@@ -423,9 +423,12 @@ int main(int argc, char **argv)
         fflush(stdout);
         logger_log_train(&logger, step, r.loss, lr, r.grad_norm);
     }
+    size_t free_bytes, total_bytes;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     if (timed_steps > 0)
-        printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s\n", timed_steps, 1e3 * train_seconds / timed_steps,
-               tokens_per_step * timed_steps / train_seconds);
+        printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s; GPU memory: model %.2f GiB, in use on the card "
+               "%.2f GiB\n", timed_steps, 1e3 * train_seconds / timed_steps, tokens_per_step * timed_steps / train_seconds,
+               model.memory_bytes / 1073741824.0, (total_bytes - free_bytes) / 1073741824.0);
 
     for (int i = 0; i < grad_accum; i++) packed_batch_free(&micro[i]);
     free(micro);

@@ -3,14 +3,14 @@
 # (one device call): build, the GPU tests, the bit-identical resume check of
 # ./train_gpt -y 1, a short default run, and a quick throughput table.
 #
-# usage: dev/run_trainer_checks.sh [tests|resume|train|bench]...   (default: all)
+# usage: dev/run_trainer_checks.sh [tests|resume|failures|train|bench]...   (default: all)
 # Logs go to $OUT (or ./log/trainer) ; the table is printed last.
 # Throughput runs use synthetic shards (dev/data/synth_shards.py: log-normal
 # document lengths, median ~400, mean ~650 tokens), document-masked unless noted.
 set -u
 OUT=${OUT:-log/trainer}
 mkdir -p "$OUT"
-parts=${*:-tests resume train bench}
+parts=${*:-tests resume failures train bench}
 status=0
 table="$OUT/table.txt"
 : >"$table"
@@ -57,10 +57,30 @@ resume)
         echo "FAIL resume_skips_torn_state"; tail -5 "$OUT/resume_torn.log"; status=1
     fi
     ;;
+failures)
+    # out of memory: a message with the need and the largest batch that fits, no raw CUDA error
+    ./train_gpt $data -e gpt2:d48 -b 256 -t 1024 -d 262144 -x 1 -v 0 -s 0 >"$OUT/oom.log" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q "out of GPU memory.*needs" "$OUT/oom.log" && grep -q "largest micro-batch that fits is -b" "$OUT/oom.log"; then
+        echo "PASS out_of_memory_message: $(grep -o 'largest micro-batch that fits is -b [0-9]*' "$OUT/oom.log")" | tee -a "$table"
+    else
+        echo "FAIL out_of_memory_message: rc=$rc" | tee -a "$table"; tail -n 5 "$OUT/oom.log"; status=1
+    fi
+    # a model file whose token embedding is all NaN: every step non-finite, skipped, then a clear abort
+    python3 -c "
+import sys; f = open(sys.argv[1], 'r+b'); f.seek(1024); f.write(b'\xff\xff' * (50304 * 128))" /tmp/resA/model_00000010.bin &&
+    ./train_gpt $data -e /tmp/resA/model_00000010.bin -b 4 -t 256 -d 1024 -x 10 -v 0 -s 0 --max-skips 3 >"$OUT/nan.log" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && [ "$(grep -c 'update skipped' "$OUT/nan.log")" -eq 3 ] && grep -q "3 steps in a row" "$OUT/nan.log"; then
+        echo "PASS nonfinite_skip_then_abort" | tee -a "$table"
+    else
+        echo "FAIL nonfinite_skip_then_abort: rc=$rc" | tee -a "$table"; tail -n 5 "$OUT/nan.log"; status=1
+    fi
+    ;;
 train)
     # the default run (make train), shortened
     if ls data/fortunes_train_*.bin >/dev/null 2>&1; then d=""; else d="$data"; echo "(no embedded corpus yet: synthetic data)"; fi
-    ./train_gpt $d -x 40 -v 20 -s 40 -g 32 -o /tmp/train_default >"$OUT/train_default.log" 2>&1 || status=1
+    ./train_gpt $d -x 40 -u 10 -v 20 -s 40 -g 32 -o /tmp/train_default >"$OUT/train_default.log" 2>&1 || status=1
     grep -E "^step +[0-9]+/|val loss|sample|done|error" "$OUT/train_default.log" | tail -12
     ;;
 bench)
