@@ -53,20 +53,21 @@ typedef struct {
 
 /* Gradient scratch of the backward pass, reused by every layer. */
 typedef struct {
-    float *dresid;         /* (N, C) gradient of the residual stream, accumulated */
-    float *dnorm;          /* (N, C) gradient of a norm output */
-    float *datt;           /* (N, C) */
-    float *dqkv_rope;      /* (N, QKV) gradient of the attention input */
-    float *dqkv;           /* (N, QKV) before RoPE (llama); gpt2: same pointer as dqkv_rope */
+    float *dresid;          /* (N, C) gradient of the residual stream, accumulated */
+    float *dnorm;           /* (N, C) gradient of a norm output */
+    float *datt;            /* (N, C) */
+    float *dqkv_rope;       /* (N, QKV) gradient of the attention input */
+    float *dqkv;            /* (N, QKV) before RoPE (llama); gpt2: same pointer as dqkv_rope */
     float *dfch, *dfch_act; /* (N, FC), (N, F) */
-    float *dlogits;        /* (N, Vp) */
+    float *dlogits;         /* (N, Vp) */
 } CpuGradScratch;
 
 typedef struct {
     ModelConfig cfg;
     ParamLayout layout;
     int max_tokens;                  /* B*T capacity given to cpu_model_create */
-    float *params, *grads, *m, *v;   /* each layout.total floats */
+    float *params, *grads;           /* each layout.total floats */
+    float *adam_m, *adam_v;          /* AdamW first and second moments, layout.total floats each */
     int adam_step;                   /* AdamW updates taken so far */
     float *encoded;                  /* (N, C) embedding output = residual stream entering layer 0 */
     CpuLayerActs *layers;            /* L of them */
@@ -75,6 +76,7 @@ typedef struct {
     float *losses;                   /* (N) per-token loss, 0 where target == -1 */
     CpuGradScratch scratch;
     float loss_scale;                /* 1 / loss_count of the last forward (0 if it had none) */
+    int forward_tokens;              /* N of the last forward, 0 before the first */
     float *activation_memory;        /* the one allocation every pointer above points into */
 } CpuModel;
 
@@ -146,8 +148,8 @@ static inline void cpu_model_create(CpuModel *m, const ModelConfig *cfg, int B, 
     const size_t total = m->layout.total;
     m->params = (float *)malloc_or_die(total * sizeof(float));
     m->grads = (float *)calloc_or_die(total, sizeof(float));
-    m->m = (float *)calloc_or_die(total, sizeof(float));
-    m->v = (float *)calloc_or_die(total, sizeof(float));
+    m->adam_m = (float *)calloc_or_die(total, sizeof(float));
+    m->adam_v = (float *)calloc_or_die(total, sizeof(float));
     param_init(m->params, &m->layout, cfg, seed);
     m->layers = (CpuLayerActs *)calloc_or_die((size_t)cfg->num_layers, sizeof(CpuLayerActs));
     const size_t floats = cpu_model_layout_activations(m, NULL);
@@ -159,17 +161,27 @@ static inline void cpu_model_free(CpuModel *m)
 {
     free(m->params);
     free(m->grads);
-    free(m->m);
-    free(m->v);
+    free(m->adam_m);
+    free(m->adam_v);
     free(m->layers);
     free(m->activation_memory);
     memset(m, 0, sizeof(*m));
 }
 
-/* Pointer to layer l of tensor t in a parameter-shaped buffer (params, grads, m or v). */
+/* Layer l of tensor t (l = 0 for tensors that are not per layer) in a
+   parameter-shaped buffer (params, grads, adam_m, adam_v); NULL if the family lacks t. */
 static inline float *cpu_model_tensor(const CpuModel *m, float *buffer, int t, int l)
 {
-    return PARAM_LAYER_PTR(buffer, &m->layout, &m->cfg, t, l);
+    return m->layout.size[t] ? PARAM_LAYER_PTR(buffer, &m->layout, &m->cfg, t, l) : NULL;
+}
+
+/* Shorthands for the passes below: parameter and gradient of tensor t, layer l. */
+#define CPU_W(t, l) cpu_model_tensor(m, m->params, (t), (l))
+#define CPU_DW(t, l) cpu_model_tensor(m, m->grads, (t), (l))
+
+static inline void cpu_zero(float *buffer, size_t n)
+{
+    memset(buffer, 0, n * sizeof(float));
 }
 
 /* The family's norm: LayerNorm (gpt2, with bias and mean) or RMSNorm (llama). */
@@ -216,38 +228,34 @@ static inline float cpu_model_forward(CpuModel *m, const PackedBatch *b, int los
 {
     cpu_model_check_batch(m, b);
     const ModelConfig *c = &m->cfg;
-    const ParamLayout *lay = &m->layout;
     const int N = b->B * b->T, C = c->channels, NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim;
     const int QKV = model_qkv_width(c), FC = model_fc_width(c), F = c->ffn_hidden;
     const int V = c->vocab_size, Vp = c->padded_vocab_size, llama = c->family == MODEL_LLAMA;
-    float *P = m->params;
-#define W(t, l) cpu_model_tensor(m, P, (t), (l))
-#define W_OPTIONAL(t, l) (lay->size[t] ? W(t, l) : NULL)
 
-    encoder_forward_cpu(m->encoded, b->inputs, b->pos, P + lay->offset[PARAM_WTE], W_OPTIONAL(PARAM_WPE, 0), N, C);
+    encoder_forward_cpu(m->encoded, b->inputs, b->pos, CPU_W(PARAM_WTE, 0), CPU_W(PARAM_WPE, 0), N, C);
     const float *x = m->encoded;
     for (int l = 0; l < c->num_layers; l++) {
         CpuLayerActs *a = &m->layers[l];
-        cpu_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, W(PARAM_LN1W, l), W_OPTIONAL(PARAM_LN1B, l), N);
-        matmul_forward_cpu(a->qkv, a->ln1, W(PARAM_QKVW, l), W_OPTIONAL(PARAM_QKVB, l), N, C, QKV);
+        cpu_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, CPU_W(PARAM_LN1W, l), CPU_W(PARAM_LN1B, l),
+                               N);
+        matmul_forward_cpu(a->qkv, a->ln1, CPU_W(PARAM_QKVW, l), CPU_W(PARAM_QKVB, l), N, C, QKV);
         if (llama) rope_forward_cpu(a->qkv_rope, a->qkv, b->pos, N, NH, NKV, HD, c->rope_theta);
         attention_forward_cpu(a->att, a->lse, a->qkv_rope, b->cu_seqlens, b->num_segments, N, NH, NKV, HD);
-        matmul_forward_cpu(a->attproj, a->att, W(PARAM_ATTPROJW, l), W_OPTIONAL(PARAM_ATTPROJB, l), N, C, C);
+        matmul_forward_cpu(a->attproj, a->att, CPU_W(PARAM_ATTPROJW, l), CPU_W(PARAM_ATTPROJB, l), N, C, C);
         residual_forward_cpu(a->resid2, x, a->attproj, (size_t)N * C);
-        cpu_model_norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid2, W(PARAM_LN2W, l),
-                               W_OPTIONAL(PARAM_LN2B, l), N);
-        matmul_forward_cpu(a->fch, a->ln2, W(PARAM_FCW, l), W_OPTIONAL(PARAM_FCB, l), N, C, FC);
+        cpu_model_norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->resid2, CPU_W(PARAM_LN2W, l),
+                               CPU_W(PARAM_LN2B, l), N);
+        matmul_forward_cpu(a->fch, a->ln2, CPU_W(PARAM_FCW, l), CPU_W(PARAM_FCB, l), N, C, FC);
         if (llama) swiglu_forward_cpu(a->fch_act, a->fch, N, F);
         else gelu_forward_cpu(a->fch_act, a->fch, (size_t)N * F);
-        matmul_forward_cpu(a->fcproj, a->fch_act, W(PARAM_FCPROJW, l), W_OPTIONAL(PARAM_FCPROJB, l), N, F, C);
+        matmul_forward_cpu(a->fcproj, a->fch_act, CPU_W(PARAM_FCPROJW, l), CPU_W(PARAM_FCPROJB, l), N, F, C);
         residual_forward_cpu(a->resid3, a->resid2, a->fcproj, (size_t)N * C);
         x = a->resid3;
     }
-    cpu_model_norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, x, W(PARAM_LNFW, 0), W_OPTIONAL(PARAM_LNFB, 0), N);
-    matmul_forward_cpu(m->logits, m->lnf, P + lay->offset[param_head_tensor(c)], NULL, N, C, Vp);
+    cpu_model_norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, x, CPU_W(PARAM_LNFW, 0), CPU_W(PARAM_LNFB, 0), N);
+    matmul_forward_cpu(m->logits, m->lnf, CPU_W(param_head_tensor(c), 0), NULL, N, C, Vp);
     classifier_forward_cpu(m->losses, m->probs, m->logits, b->targets, N, V, Vp);
-#undef W
-#undef W_OPTIONAL
+    m->forward_tokens = N;
 
     if (loss_count == 0)
         for (int i = 0; i < N; i++) loss_count += b->targets[i] != -1;
@@ -261,68 +269,59 @@ static inline float cpu_model_forward(CpuModel *m, const PackedBatch *b, int los
 static inline void cpu_model_backward(CpuModel *m, const PackedBatch *b)
 {
     const ModelConfig *c = &m->cfg;
-    const ParamLayout *lay = &m->layout;
     const int N = b->B * b->T, C = c->channels, NH = c->num_heads, NKV = c->num_kv_heads, HD = c->head_dim;
     const int QKV = model_qkv_width(c), FC = model_fc_width(c), F = c->ffn_hidden;
     const int V = c->vocab_size, Vp = c->padded_vocab_size, llama = c->family == MODEL_LLAMA;
     const size_t NC = (size_t)N * C;
     const CpuGradScratch *s = &m->scratch;
-    float *P = m->params, *G = m->grads;
-#define W(t, l) cpu_model_tensor(m, P, (t), (l))
-#define W_OPTIONAL(t, l) (lay->size[t] ? W(t, l) : NULL)
-#define DW(t, l) cpu_model_tensor(m, G, (t), (l))
-#define DW_OPTIONAL(t, l) (lay->size[t] ? DW(t, l) : NULL)
-#define ZERO(buf, n) memset((buf), 0, (size_t)(n) * sizeof(float))
+    if (m->forward_tokens != N)
+        die("cpu_model_backward: needs a forward pass over the same batch first (forward saw %d tokens, batch has %d)",
+            m->forward_tokens, N);
 
     /* classifier and head */
-    ZERO(s->dlogits, (size_t)N * Vp);
+    cpu_zero(s->dlogits, (size_t)N * Vp);
     classifier_backward_cpu(s->dlogits, m->probs, b->targets, m->loss_scale, N, V, Vp);
     const int head = param_head_tensor(c);
-    ZERO(s->dnorm, NC);
-    matmul_backward_cpu(s->dnorm, G + lay->offset[head], NULL, s->dlogits, m->lnf, P + lay->offset[head], N, C, Vp);
-    ZERO(s->dresid, NC);
+    cpu_zero(s->dnorm, NC);
+    matmul_backward_cpu(s->dnorm, CPU_DW(head, 0), NULL, s->dlogits, m->lnf, CPU_W(head, 0), N, C, Vp);
+    cpu_zero(s->dresid, NC);
     const float *last = m->layers[c->num_layers - 1].resid3;
-    cpu_model_norm_backward(m, s->dresid, DW(PARAM_LNFW, 0), DW_OPTIONAL(PARAM_LNFB, 0), s->dnorm, last,
-                            W(PARAM_LNFW, 0), m->lnf_mean, m->lnf_rstd, N);
+    cpu_model_norm_backward(m, s->dresid, CPU_DW(PARAM_LNFW, 0), CPU_DW(PARAM_LNFB, 0), s->dnorm, last,
+                            CPU_W(PARAM_LNFW, 0), m->lnf_mean, m->lnf_rstd, N);
 
     /* layers, last to first; dresid carries d loss / d (residual stream) */
     for (int l = c->num_layers - 1; l >= 0; l--) {
         const CpuLayerActs *a = &m->layers[l];
         const float *x = l == 0 ? m->encoded : m->layers[l - 1].resid3;
         /* MLP block: resid3 = resid2 + fcproj, so dresid is also d fcproj */
-        ZERO(s->dfch_act, (size_t)N * F);
-        matmul_backward_cpu(s->dfch_act, DW(PARAM_FCPROJW, l), DW_OPTIONAL(PARAM_FCPROJB, l), s->dresid, a->fch_act,
-                            W(PARAM_FCPROJW, l), N, F, C);
-        ZERO(s->dfch, (size_t)N * FC);
+        cpu_zero(s->dfch_act, (size_t)N * F);
+        matmul_backward_cpu(s->dfch_act, CPU_DW(PARAM_FCPROJW, l), CPU_DW(PARAM_FCPROJB, l), s->dresid, a->fch_act,
+                            CPU_W(PARAM_FCPROJW, l), N, F, C);
+        cpu_zero(s->dfch, (size_t)N * FC);
         if (llama) swiglu_backward_cpu(s->dfch, s->dfch_act, a->fch, N, F);
         else gelu_backward_cpu(s->dfch, a->fch, s->dfch_act, (size_t)N * F);
-        ZERO(s->dnorm, NC);
-        matmul_backward_cpu(s->dnorm, DW(PARAM_FCW, l), DW_OPTIONAL(PARAM_FCB, l), s->dfch, a->ln2, W(PARAM_FCW, l),
+        cpu_zero(s->dnorm, NC);
+        matmul_backward_cpu(s->dnorm, CPU_DW(PARAM_FCW, l), CPU_DW(PARAM_FCB, l), s->dfch, a->ln2, CPU_W(PARAM_FCW, l),
                             N, C, FC);
-        cpu_model_norm_backward(m, s->dresid, DW(PARAM_LN2W, l), DW_OPTIONAL(PARAM_LN2B, l), s->dnorm, a->resid2,
-                                W(PARAM_LN2W, l), a->ln2_mean, a->ln2_rstd, N);
+        cpu_model_norm_backward(m, s->dresid, CPU_DW(PARAM_LN2W, l), CPU_DW(PARAM_LN2B, l), s->dnorm, a->resid2,
+                                CPU_W(PARAM_LN2W, l), a->ln2_mean, a->ln2_rstd, N);
         /* attention block: resid2 = x + attproj */
-        ZERO(s->datt, NC);
-        matmul_backward_cpu(s->datt, DW(PARAM_ATTPROJW, l), DW_OPTIONAL(PARAM_ATTPROJB, l), s->dresid, a->att,
-                            W(PARAM_ATTPROJW, l), N, C, C);
+        cpu_zero(s->datt, NC);
+        matmul_backward_cpu(s->datt, CPU_DW(PARAM_ATTPROJW, l), CPU_DW(PARAM_ATTPROJB, l), s->dresid, a->att,
+                            CPU_W(PARAM_ATTPROJW, l), N, C, C);
         attention_backward_cpu(s->dqkv_rope, s->datt, a->qkv_rope, a->att, a->lse, b->cu_seqlens, b->num_segments, N,
                                NH, NKV, HD);
         if (llama) {
-            ZERO(s->dqkv, (size_t)N * QKV);
+            cpu_zero(s->dqkv, (size_t)N * QKV);
             rope_backward_cpu(s->dqkv, s->dqkv_rope, b->pos, N, NH, NKV, HD, c->rope_theta);
         }
-        ZERO(s->dnorm, NC);
-        matmul_backward_cpu(s->dnorm, DW(PARAM_QKVW, l), DW_OPTIONAL(PARAM_QKVB, l), s->dqkv, a->ln1,
-                            W(PARAM_QKVW, l), N, C, QKV);
-        cpu_model_norm_backward(m, s->dresid, DW(PARAM_LN1W, l), DW_OPTIONAL(PARAM_LN1B, l), s->dnorm, x,
-                                W(PARAM_LN1W, l), a->ln1_mean, a->ln1_rstd, N);
+        cpu_zero(s->dnorm, NC);
+        matmul_backward_cpu(s->dnorm, CPU_DW(PARAM_QKVW, l), CPU_DW(PARAM_QKVB, l), s->dqkv, a->ln1,
+                            CPU_W(PARAM_QKVW, l), N, C, QKV);
+        cpu_model_norm_backward(m, s->dresid, CPU_DW(PARAM_LN1W, l), CPU_DW(PARAM_LN1B, l), s->dnorm, x,
+                                CPU_W(PARAM_LN1W, l), a->ln1_mean, a->ln1_rstd, N);
     }
-    encoder_backward_cpu(G + lay->offset[PARAM_WTE], DW_OPTIONAL(PARAM_WPE, 0), s->dresid, b->inputs, b->pos, N, C);
-#undef W
-#undef W_OPTIONAL
-#undef DW
-#undef DW_OPTIONAL
-#undef ZERO
+    encoder_backward_cpu(CPU_DW(PARAM_WTE, 0), CPU_DW(PARAM_WPE, 0), s->dresid, b->inputs, b->pos, N, C);
 }
 
 static inline void cpu_model_zero_grad(CpuModel *m)
@@ -347,10 +346,13 @@ static inline float cpu_model_update(CpuModel *m, float lr, float weight_decay, 
     m->adam_step++;
     for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
         const size_t off = m->layout.offset[t];
-        adamw_update_cpu(m->params + off, m->grads + off, m->m + off, m->v + off, m->layout.size[t], lr, beta1, beta2,
+        adamw_update_cpu(m->params + off, m->grads + off, m->adam_m + off, m->adam_v + off, m->layout.size[t], lr, beta1, beta2,
                          eps, param_is_matrix(t) ? weight_decay : 0.0f, m->adam_step);
     }
     return norm;
 }
+
+#undef CPU_W
+#undef CPU_DW
 
 #endif /* PACKLM_MODEL_CPU_H */
