@@ -27,6 +27,7 @@ cu_seqlens, or torch.nn.attention.varlen.varlen_attn (bf16 only).
 Parameters, their order and init mirror llmc/params.h; files mirror the
 model checkpoint and batch dump formats of dev/INTERFACES.md "Files".
 """
+import importlib
 import inspect
 import math
 from dataclasses import dataclass
@@ -278,7 +279,7 @@ def _compiled_fn(name):
     """flex_attention / create_block_mask compiled once each: uncompiled,
     both materialise an N x N array."""
     if name not in _compiled:
-        from torch.nn.attention import flex_attention as flex
+        flex = importlib.import_module("torch.nn.attention.flex_attention")
         _compiled[name] = torch.compile(getattr(flex, name), dynamic=False)
     return _compiled[name]
 
@@ -289,7 +290,7 @@ def segment_mask(cu_seqlens, N, impl="flex"):
     lengths = cu[1:] - cu[:-1]
     if impl == "varlen":
         return VarlenSegments(cu, int(lengths.max()))
-    doc = torch.repeat_interleave(torch.arange(lengths.numel(), device=cu.device), lengths)
+    doc = torch.repeat_interleave(torch.arange(lengths.numel(), device=cu.device), lengths.long())
 
     def same_segment_causal(b, h, q_idx, kv_idx):
         return (doc[q_idx] == doc[kv_idx]) & (q_idx >= kv_idx)
