@@ -33,7 +33,7 @@ static inline void attention_forward_cpu(float *out, float *lse, const float *qk
     for (int s = 0; s < num_segments; s++) {
         const int start = cu_seqlens[s], end = cu_seqlens[s + 1];
         /* short segments stay on one thread: starting threads would cost more */
-#pragma omp parallel for collapse(2) schedule(dynamic) if ((size_t)(end - start) * (end - start) * NH * HD >= 32768)
+#pragma omp parallel for collapse(2) schedule(dynamic) if ((size_t)(end - start) * (end - start) * NH * HD >= (1 << 20))
         for (int h = 0; h < NH; h++) {
             for (int i = start; i < end; i++) {
                 const int kvh = h / group;
@@ -75,7 +75,7 @@ static inline void attention_backward_cpu(float *dqkv, const float *dout, const 
     for (int s = 0; s < num_segments; s++) {
         const int start = cu_seqlens[s], end = cu_seqlens[s + 1];
         /* one kv head at a time so the accumulation into dK/dV has no races */
-#pragma omp parallel for schedule(dynamic) if ((size_t)(end - start) * (end - start) * NH * HD >= 32768)
+#pragma omp parallel for schedule(dynamic) if ((size_t)(end - start) * (end - start) * NH * HD >= (1 << 20))
         for (int kvh = 0; kvh < NKV; kvh++) {
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int i = start; i < end; i++) {

@@ -33,8 +33,10 @@
 #include "utils.h"
 
 /* Loops with less work than this stay on one thread: starting threads would
-   cost more than it saves (and tests call tiny ops thousands of times). */
-#define CPU_REF_PARALLEL_WORK 32768
+   cost more than it saves (and tests call tiny ops thousands of times; on a
+   loaded machine every fork/join can wait a whole scheduler tick). About a
+   million multiply-adds is where two threads start to pay off. */
+#define CPU_REF_PARALLEL_WORK (1 << 20)
 
 /* ------------------------------------------------------------------ encoder */
 
