@@ -282,7 +282,7 @@ static void test_activation(int swiglu)
      * for gelu), so act(x) - act(-x) = x. For swiglu, up = 1 leaves silu(gate).
      */
     float *neg = nan_floats(out_n), *x = op.inp;
-    ActivationOp mirrored = {neg, random_floats(in_n, 0.0), N, F, swiglu};
+    ActivationOp mirrored = {neg, nan_floats(in_n), N, F, swiglu}; /* every input is set below */
     for (int i = 0; i < N; i++)
         for (int f = 0; f < F; f++) {
             const size_t gate = swiglu ? (size_t)i * 2 * F + f : (size_t)i * F + f;
@@ -388,7 +388,8 @@ static void test_classifier(void)
     /* V = 11 real columns padded to 16; token 2 has no target */
     const int N = 5, V = 11, Vp = 16;
     const int targets[] = {3, 0, -1, 10, 3};
-    ClassifierOp op = {nan_floats(N), nan_floats((size_t)N * Vp), random_floats((size_t)N * Vp, 2.0), targets, N, V, Vp};
+    ClassifierOp op = {nan_floats(N), nan_floats((size_t)N * Vp), random_floats((size_t)N * Vp, 2.0), targets,
+                       N, V, Vp};
     const float dloss = 1.0f / 4.0f; /* the mean over the 4 tokens with a target */
     float probe[5];
     for (int i = 0; i < N; i++) probe[i] = dloss;
