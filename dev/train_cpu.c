@@ -31,7 +31,7 @@
 typedef struct {
     const char *data;     /* -i shard pattern, or "synthetic" */
     int data_given;       /* -i was on the command line */
-    PackingMode packing;  /* -p */
+    PackingMode packing;  /* --packing */
     const char *model;    /* -e descriptor */
     int B, T, steps;      /* -b -t -n */
     float lr;             /* -l peak learning rate */
@@ -39,7 +39,7 @@ typedef struct {
     float final_lr_frac;  /* -q */
     const char *schedule; /* -k */
     float weight_decay;   /* -c */
-    float grad_clip;      /* -g */
+    float grad_clip;      /* --grad-clip */
     unsigned long long seed; /* -s */
 } TrainArgs;
 
@@ -48,57 +48,69 @@ static void print_usage(FILE *out)
     fprintf(out,
             "usage: train_cpu [flags]\n"
             "Train a tiny model with the fp32 CPU reference (llmc/model_cpu.h).\n"
-            "  -i PATTERN     token shards to train on (default " DEFAULT_DATA ", or the\n"
-            "                 synthetic batch when those are absent); 'synthetic' = one fixed\n"
-            "                 synthetic packed batch (any vocabulary size)\n"
-            "  -p PACKING     bestfit | chunk (default bestfit)\n"
-            "  -e DESCRIPTOR  model, e.g. gpt2:d2,C=64,NH=4 or llama:1B,L=2,C=64,NH=4,NKV=2,F=128\n"
-            "                 (default gpt2:d2,C=64,NH=4,T=64)\n"
-            "  -b B           rows per batch (default 4)\n"
-            "  -t T           tokens per row (default 64)\n"
-            "  -n STEPS       optimizer steps (default 20)\n"
-            "  -l LR          peak learning rate (default 3e-3)\n"
-            "  -u STEPS       linear warmup steps (default 2, at most -n)\n"
-            "  -k SCHEDULE    cosine | linear | constant | wsd (default cosine)\n"
-            "  -q FRAC        final learning rate as a fraction of the peak (default 0.1)\n"
-            "  -c WD          AdamW weight decay on matrices (default 0.1)\n"
-            "  -g CLIP        clip gradients to this global norm, 0 = off (default 1.0)\n"
-            "  -s SEED        seed of the initialisation and the data (default 1337)\n"
-            "  -h, --help     this text\n");
+            "  -i PATTERN        token shards to train on (default " DEFAULT_DATA ", or the\n"
+            "                    synthetic batch when those are absent); 'synthetic' = one fixed\n"
+            "                    synthetic packed batch (any vocabulary size)\n"
+            "  --packing MODE    bestfit | chunk (default bestfit)\n"
+            "  -e DESCRIPTOR     model, e.g. gpt2:d2,C=64,NH=4 or llama:1B,L=2,C=64,NH=4,NKV=2,F=128\n"
+            "                    (default gpt2:d2,C=64,NH=4,T=64)\n"
+            "  -b B              rows per batch (default 4)\n"
+            "  -t T              tokens per row (default 64)\n"
+            "  -n STEPS          optimizer steps (default 20; -x is the same, as in train_gpt)\n"
+            "  -l LR             peak learning rate (default 3e-3)\n"
+            "  -u STEPS          linear warmup steps (default 2, at most -n)\n"
+            "  -k SCHEDULE       cosine | linear | constant | wsd (default cosine)\n"
+            "  -q FRAC           final learning rate as a fraction of the peak (default 0.1)\n"
+            "  -c WD             AdamW weight decay on matrices (default 0.1)\n"
+            "  --grad-clip CLIP  clip gradients to this global norm, 0 = off (default 1.0)\n"
+            "  -s, --seed SEED   seed of the initialisation and the data (default 1337)\n"
+            "  -h, --help        this text\n");
+}
+
+/* Every flag takes one value. */
+static const char *const FLAGS[] = {"-i", "--packing", "-e", "-b", "-t", "-n", "-x", "-l", "-u",
+                                    "-k", "-q", "-c", "--grad-clip", "-s", "--seed"};
+
+static int known_flag(const char *flag)
+{
+    for (size_t i = 0; i < sizeof(FLAGS) / sizeof(FLAGS[0]); i++)
+        if (strcmp(flag, FLAGS[i]) == 0) return 1;
+    return 0;
 }
 
 static void parse_args(TrainArgs *a, int argc, char **argv)
 {
     *a = (TrainArgs){DEFAULT_DATA, 0, PACK_BESTFIT, "gpt2:d2,C=64,NH=4,T=64", 4, 64, 20, 3e-3f, -1, 0.1f, "cosine",
                      0.1f, 1.0f, 1337};
-    for (int i = 1; i < argc; i++) {
-        const char *flag = argv[i];
+    for (int i = 1; i < argc; i += 2) {
+        const char *flag = argv[i], *value = argv[i + 1];
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
             print_usage(stdout);
             exit(0);
         }
-        if (flag[0] != '-' || strlen(flag) != 2 || !strchr("ipebtnlukqcgs", flag[1])) {
+        if (!known_flag(flag)) {
             print_usage(stderr);
             die("train_cpu: unknown flag '%s' (see the list above)", flag);
         }
         if (i + 1 >= argc) die("train_cpu: flag %s needs a value", flag);
-        const char *value = argv[++i];
-        switch (flag[1]) {
-        case 'i': a->data = value, a->data_given = 1; break;
-        case 'p':
-            if (!packing_mode_parse(value, &a->packing)) die("-p: unknown packing '%s' (bestfit or chunk)", value);
-            break;
-        case 'e': a->model = value; break;
-        case 'b': a->B = (int)parse_long_or_die(value, "-b (rows per batch)"); break;
-        case 't': a->T = (int)parse_long_or_die(value, "-t (tokens per row)"); break;
-        case 'n': a->steps = (int)parse_long_or_die(value, "-n (steps)"); break;
-        case 'l': a->lr = (float)parse_double_or_die(value, "-l (learning rate)"); break;
-        case 'u': a->warmup = (int)parse_long_or_die(value, "-u (warmup steps)"); break;
-        case 'k': a->schedule = value; break;
-        case 'q': a->final_lr_frac = (float)parse_double_or_die(value, "-q (final lr fraction)"); break;
-        case 'c': a->weight_decay = (float)parse_double_or_die(value, "-c (weight decay)"); break;
-        case 'g': a->grad_clip = (float)parse_double_or_die(value, "-g (gradient clip)"); break;
-        case 's': a->seed = (unsigned long long)parse_long_or_die(value, "-s (seed)"); break;
+        if (strcmp(flag, "-i") == 0) a->data = value, a->data_given = 1;
+        else if (strcmp(flag, "--packing") == 0) {
+            if (!packing_mode_parse(value, &a->packing)) die("--packing: unknown mode '%s' (bestfit or chunk)", value);
+        } else if (strcmp(flag, "-e") == 0) a->model = value;
+        else if (strcmp(flag, "-b") == 0) a->B = (int)parse_long_or_die(value, "-b (rows per batch)");
+        else if (strcmp(flag, "-t") == 0) a->T = (int)parse_long_or_die(value, "-t (tokens per row)");
+        else if (strcmp(flag, "-n") == 0 || strcmp(flag, "-x") == 0)
+            a->steps = (int)parse_long_or_die(value, "-n (steps)");
+        else if (strcmp(flag, "-l") == 0) a->lr = (float)parse_double_or_die(value, "-l (learning rate)");
+        else if (strcmp(flag, "-u") == 0) a->warmup = (int)parse_long_or_die(value, "-u (warmup steps)");
+        else if (strcmp(flag, "-k") == 0) a->schedule = value;
+        else if (strcmp(flag, "-q") == 0) a->final_lr_frac = (float)parse_double_or_die(value, "-q (final lr fraction)");
+        else if (strcmp(flag, "-c") == 0) a->weight_decay = (float)parse_double_or_die(value, "-c (weight decay)");
+        else if (strcmp(flag, "--grad-clip") == 0) a->grad_clip = (float)parse_double_or_die(value, "--grad-clip");
+        else { /* -s, --seed */
+            const long seed = parse_long_or_die(value, "-s (seed)");
+            if (seed < 0) die("-s (seed) must be >= 0 (got %ld)", seed);
+            a->seed = (unsigned long long)seed;
         }
     }
     if (a->B < 1 || a->B > 4096) die("-b (rows per batch) must be in [1, 4096] (got %d)", a->B);
@@ -106,7 +118,7 @@ static void parse_args(TrainArgs *a, int argc, char **argv)
     if (a->steps < 1) die("-n (steps) must be >= 1 (got %d)", a->steps);
     if (a->warmup == -1) a->warmup = a->steps < 2 ? a->steps : 2; /* default: 2, or fewer for tiny runs */
     if (!(a->weight_decay >= 0.0f)) die("-c (weight decay) must be >= 0 (got %g)", (double)a->weight_decay);
-    if (!(a->grad_clip >= 0.0f)) die("-g (gradient clip) must be >= 0 (got %g)", (double)a->grad_clip);
+    if (!(a->grad_clip >= 0.0f)) die("--grad-clip must be >= 0 (got %g)", (double)a->grad_clip);
 }
 
 /* 1 if any file matches the glob pattern. */

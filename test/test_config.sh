@@ -41,10 +41,11 @@ expect_error config_T_beyond_position_table "larger than the model's position ta
 expect_error config_T_beyond_llama_max "larger than the model's maximum sequence length (16)" -e "$tiny_llama" -t 17
 expect_error flag_unknown "unknown flag '-z'" -z 1
 expect_error flag_missing_value "flag -b needs a value" -b
+expect_error flag_negative_seed "-s (seed) must be >= 0" --seed -5
 expect_error flag_not_integer "-b (rows per batch): 'four' is not an integer" -b four
 expect_error flag_zero_rows "-b (rows per batch) must be in [1, 4096]" -b 0
 expect_error flag_unknown_schedule "unknown learning-rate schedule 'steep'" -k steep -e "$tiny_gpt2" -t 16
-expect_error flag_unknown_packing "-p: unknown packing 'tight'" -p tight
+expect_error flag_unknown_packing "--packing: unknown mode 'tight'" --packing tight
 expect_error data_vocab_too_small "vocabulary size 64 does not contain the end-of-text token" -i "$tmp/none_*.bin" \
     -e "$tiny_gpt2" -t 16
 expect_error data_no_match "no shard files match '$tmp/none_*.bin'" -i "$tmp/none_*.bin" -e "gpt2:d1,C=32,NH=2,T=16" \
@@ -85,7 +86,7 @@ for i in $(seq 1 30); do
 done
 if build/tools/write_shards -o "$tmp/tiny" --shard-tokens 400 --val-tokens 100 "$tmp/corpus" >"$out" 2>&1; then
     for packing in bestfit chunk; do
-        expect_run "train_cpu_shards[$packing]" -i "$tmp/tiny_train_*.bin" -p "$packing" -b 2 -t 16 \
+        expect_run "train_cpu_shards[$packing]" -i "$tmp/tiny_train_*.bin" --packing "$packing" -b 2 -t 16 \
             -e "gpt2:d1,C=32,NH=2,T=16"
     done
 else
