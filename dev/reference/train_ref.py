@@ -65,7 +65,9 @@ def adamw_step(model, state, t, lr, scale, args):
     with torch.no_grad():
         for name, p in model.params.items():
             g = p.grad * scale
-            m, v = state.setdefault(name, (torch.zeros_like(p), torch.zeros_like(p)))
+            if name not in state:
+                state[name] = (torch.zeros_like(p), torch.zeros_like(p))
+            m, v = state[name]
             m.mul_(args.beta1).add_(g, alpha=1 - args.beta1)
             v.mul_(args.beta2).addcmul_(g, g, value=1 - args.beta2)
             m_hat = m / (1 - args.beta1 ** t)
