@@ -16,7 +16,8 @@
  * PREFIX_train_000001.bin, ... of --shard-tokens each. Tokens are uint16
  * (magic 20240520, version 1) unless an id can exceed 65535 (or --uint32):
  * then uint32 (magic 20240801, version 7). Header [2] = token count.
- * Progress goes to stderr about once a second; a summary at the end.
+ * Missing directories in PREFIX are created. Progress goes to stderr about
+ * once a second; a summary at the end.
  */
 #include <dirent.h>
 #include <time.h>
@@ -64,6 +65,21 @@ static double seconds_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* mkdir -p of the directories in `prefix` (everything up to its last '/'). */
+static void make_parent_dirs(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    char *path = (char *)malloc_or_die(n + 1);
+    memcpy(path, prefix, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (path[i] != '/') continue;
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) die("cannot create directory '%s': %s", path, strerror(errno));
+        path[i] = '/';
+    }
+    free(path);
 }
 
 static void write_shard(Writer *w)
@@ -291,6 +307,7 @@ int main(int argc, char **argv)
     Tokenizer tok;
     tokenizer_init(&tok, tokenizer_path);
     w.tok = &tok;
+    make_parent_dirs(w.prefix);
     w.token_bytes = force_uint32 || tok.vocab_size > 65536 ? 4 : 2;
     w.start = w.last_report = seconds_now();
     for (int i = 0; i < num_inputs; i++) read_input(&w, inputs[i]);
