@@ -109,3 +109,9 @@ if "$tool" --help | grep -q "usage: shard_info"; then
 else
     echo "FAIL shards_help: --help printed no usage"
 fi
+# the embedded default corpus must pass full validation
+if out=$("$tool" "data/fortunes_*.bin" 2>&1) && [[ "$out" == *"all valid"* ]]; then
+    echo "PASS shards_embedded_corpus_valid"
+else
+    echo "FAIL shards_embedded_corpus_valid: $out"
+fi
