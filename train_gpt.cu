@@ -1,6 +1,7 @@
 /*
  * train_gpt.cu — train a GPT-2 or Llama-style transformer on packed
- * documents, on one GPU.
+ * documents, on one GPU or data-parallel on many (one process per GPU,
+ * launched by mpirun or srun; dist.cuh, ZeRO stage -z 0/1/2).
  *
  * Read top to bottom: the run's settings (train_config.h), the model
  * (random init or a model file, model.cuh on the GPU), the data (shards
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "cuda_common.h"
 #include "dataloader.h"
+#include "dist.cuh"
 #include "logger.h"
 #include "mfu.h"
 #include "model.cuh"
@@ -78,7 +80,8 @@ typedef struct {
     int skipped_in_a_row;   /* non-finite steps just before */
 } RunState;
 
-static void save_checkpoint(const TrainConfig *tc, GpuModel *m, const RunState *rs, const DataLoader *loader)
+/* Rank 0 writes the model file, every rank the state file of its optimizer range. */
+static void save_checkpoint(const TrainConfig *tc, GpuModel *m, Dist *d, const RunState *rs, const DataLoader *loader)
 {
     char path[4200];
     size_t P = m->layout.total, S = m->opt_size;
@@ -86,13 +89,14 @@ static void save_checkpoint(const TrainConfig *tc, GpuModel *m, const RunState *
     float *opt = (float *)malloc_or_die(3 * S * sizeof(float));
     gpu_model_get_state(m, params, opt, opt + S, opt + 2 * S);
     checkpoint_model_path(path, sizeof(path), tc->output_dir, rs->step);
-    uint64_t model_hash = checkpoint_write_model(path, &m->cfg, params, P);
+    uint64_t model_hash = d->rank == 0 ? checkpoint_write_model(path, &m->cfg, params, P) : 0;
+    model_hash = dist_broadcast_u64(d, model_hash);
     DataLoaderState ls = dataloader_get_state(loader);
     TrainStateHeader h;
     memset(&h, 0, sizeof(h));
     h.step = rs->step;
-    h.rank = 0;
-    h.num_ranks = 1;
+    h.rank = (uint64_t)d->rank;
+    h.num_ranks = (uint64_t)d->num_ranks;
     h.seed = tc->seed;
     h.sample_rng = rs->sample_rng.state;
     h.opt_offset = m->opt_offset;
@@ -100,19 +104,23 @@ static void save_checkpoint(const TrainConfig *tc, GpuModel *m, const RunState *
     h.model_hash = model_hash;
     h.loader_bytes = sizeof(ls);
     h.skipped_in_a_row = rs->skipped_in_a_row;
-    checkpoint_state_path(path, sizeof(path), tc->output_dir, rs->step, 0);
+    checkpoint_state_path(path, sizeof(path), tc->output_dir, rs->step, d->rank);
     checkpoint_write_state(path, &h, &ls, opt, opt + S, opt + 2 * S);
-    checkpoint_prune(tc->output_dir, tc->keep_last, 1);
+    if (!dist_all_equal(d, rs->step)) dist_fail(d, "ranks disagree on the checkpoint step");
+    if (d->rank == 0) checkpoint_prune(tc->output_dir, tc->keep_last, d->num_ranks); /* every rank has written */
     printf("checkpoint: step %d written to %s (model + training state)\n", rs->step, tc->output_dir);
     free(params);
     free(opt);
 }
 
 /*
- * Resume: the newest checkpoint in -o whose state file is whole (checksum)
- * and belongs to its model file. Loads everything; returns 0 if none exists.
+ * Resume: the newest checkpoint in -o whose state file for this rank is
+ * whole (checksum) and belongs to its model file. Loads the model and this
+ * rank's optimizer range (*opt: master | m | v, opt_size floats each);
+ * returns 0 if none exists. A checkpoint of another world size or another
+ * optimizer range (ZeRO stage) is refused.
  */
-static int resume_from_checkpoint(const TrainConfig *tc, ModelConfig *cfg, uint16_t **params, float **opt,
+static int resume_from_checkpoint(const TrainConfig *tc, Dist *d, ModelConfig *cfg, uint16_t **params, float **opt,
                                   DataLoaderState *ls, RunState *rs)
 {
     enum { MAX_STEPS = 100000 };
@@ -121,16 +129,29 @@ static int resume_from_checkpoint(const TrainConfig *tc, ModelConfig *cfg, uint1
     for (int i = n - 1; i >= 0; i--) {
         char model_path[4200], state_path[4200];
         checkpoint_model_path(model_path, sizeof(model_path), tc->output_dir, steps[i]);
-        checkpoint_state_path(state_path, sizeof(state_path), tc->output_dir, steps[i], 0);
+        checkpoint_state_path(state_path, sizeof(state_path), tc->output_dir, steps[i], d->rank);
         int version;
         checkpoint_read_model_config(model_path, cfg, &version);
         ParamLayout layout;
         param_layout_init(&layout, cfg);
-        size_t P = layout.total;
-        *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
-        *opt = (float *)malloc_or_die(3 * P * sizeof(float));
+        size_t P = layout.total, opt_offset, S;
+        ZeroPartition part;
+        zero_partition_init(&part, P, d->num_ranks, ZERO_SHARD_ALIGN);
+        zero_opt_range(&part, tc->zero_stage, d->rank, &opt_offset, &S);
         TrainStateHeader h;
-        const char *bad = checkpoint_read_state(state_path, &h, ls, sizeof(*ls), *opt, *opt + P, *opt + 2 * P, P);
+        if (!checkpoint_read_state_header(state_path, &h)) {
+            if (h.num_ranks != (uint64_t)d->num_ranks)
+                die("resume: '%s' was written by a job of %llu ranks, this job has %d: resume with the same number "
+                    "of ranks (optimizer shards are not re-sharded)", state_path, (unsigned long long)h.num_ranks,
+                    d->num_ranks);
+            if (h.opt_offset != opt_offset || h.opt_size != S)
+                die("resume: '%s' holds the optimizer range [%llu, +%llu), this rank's range with -z %d is "
+                    "[%zu, +%zu): resume with the ZeRO stage the checkpoint was written with", state_path,
+                    (unsigned long long)h.opt_offset, (unsigned long long)h.opt_size, tc->zero_stage, opt_offset, S);
+        }
+        *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
+        *opt = (float *)malloc_or_die(3 * S * sizeof(float));
+        const char *bad = checkpoint_read_state(state_path, &h, ls, sizeof(*ls), *opt, *opt + S, *opt + 2 * S, S);
         if (!bad && checkpoint_read_model_params(model_path, *params, P) != h.model_hash)
             bad = "the model file next to it is not the one written with this state";
         if (!bad && h.step != (uint64_t)steps[i]) bad = "its step does not match its name";
@@ -155,7 +176,7 @@ static int resume_from_checkpoint(const TrainConfig *tc, ModelConfig *cfg, uint1
 /* ---------------------------------------------------------------- evaluation and samples */
 
 /* Mean validation loss over up to -m batches from the start of the val shards. */
-static float validation_loss(const TrainConfig *tc, GpuModel *m, DataLoader *val, PackedBatch *batch)
+static float validation_loss(const TrainConfig *tc, GpuModel *m, Dist *d, DataLoader *val, PackedBatch *batch)
 {
     double sum = 0.0, count = 0.0;
     dataloader_reset(val);
@@ -167,7 +188,9 @@ static float validation_loss(const TrainConfig *tc, GpuModel *m, DataLoader *val
         gpu_model_forward(m);
         sum += gpu_model_loss(m, 0.0f, 0);
     }
-    return (float)(sum / (count > 0 ? count : 1.0));
+    double totals[2] = {sum, count}; /* over every rank's rows */
+    dist_sum_scalars(d, totals, 2);
+    return (float)(totals[0] / (totals[1] > 0 ? totals[1] : 1.0));
 }
 
 /* Sample one token from the softmax over the first V logits (bf16 bits). */
@@ -275,13 +298,15 @@ int main(int argc, char **argv)
         return 0;
     }
     if (bad) die("%s", bad);
-    if (tc.zero_stage != 0) die("flag -z %d: ZeRO needs several GPUs; on one GPU use -z 0", tc.zero_stage);
-    const int rank = 0, num_ranks = 1;
-
     int num_gpus = 0;
     if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
         die("no CUDA GPU is visible: train_gpt needs one (on a machine without a GPU, `make train` runs the CPU "
             "reference trainer, ./train_cpu, instead)");
+    Dist dist; /* this process's rank and GPU, and the NCCL communicator (none for a single process) */
+    dist_init(&dist, tc.rendezvous, tc.dist_timeout);
+    const int rank = dist.rank, num_ranks = dist.num_ranks;
+    if (rank != 0 && !freopen("/dev/null", "w", stdout)) die("rank %d: cannot silence stdout", rank); /* rank 0 reports */
+    if ((tc.dump_batches || tc.dump_grads) && num_ranks > 1) die("--dump-batches / --dump-grads: use a single rank");
     cuda_common_init();
 
     /* ---- the model: a checkpoint to resume, a model file, or random init from a descriptor */
@@ -297,7 +322,10 @@ int main(int argc, char **argv)
         if (stat(tc.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("-o '%s': cannot create the directory", tc.output_dir);
     }
     if (tc.resume) {
-        resumed = resume_from_checkpoint(&tc, &cfg, &host_params, &host_opt, &loader_state, &rs);
+        resumed = resume_from_checkpoint(&tc, &dist, &cfg, &host_params, &host_opt, &loader_state, &rs);
+        if (!dist_all_equal(&dist, resumed ? rs.step : -1))
+            dist_fail(&dist, "ranks found different usable checkpoints in '%s' (this rank: step %d, -1 = none)",
+                      tc.output_dir, resumed ? rs.step : -1);
         if (!resumed) printf("resume: no usable checkpoint in '%s'; starting from -e %s\n", tc.output_dir, tc.model);
         else printf("resume: the model comes from the checkpoint; -e %s is not used\n", tc.model);
     }
@@ -324,10 +352,14 @@ int main(int argc, char **argv)
     GpuModel model;
     ParamLayout layout;
     param_layout_init(&layout, &cfg);
-    gpu_model_create(&model, &cfg, tc.B, tc.T, 0, layout.total, tc.deterministic);
+    dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);
+    size_t opt_offset, opt_size;
+    dist_opt_range(&dist, &opt_offset, &opt_size);
+    gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.deterministic);
     gpu_model_set_params(&model, host_params);
-    if (resumed)
-        gpu_model_set_optimizer(&model, host_opt, host_opt + layout.total, host_opt + 2 * layout.total);
+    model.dist = &dist;
+    if (resumed) gpu_model_set_optimizer(&model, host_opt, host_opt + opt_size, host_opt + 2 * opt_size);
+    dist_print_summary(&dist, stdout);
     free(host_params);
     free(host_opt);
     printf("parameters: %zu (%.1fM); GPU memory for B=%d T=%d: %.2f GiB on %s\n", layout.total, layout.total / 1e6,
@@ -354,7 +386,7 @@ int main(int argc, char **argv)
     LRScheduler sched;
     lr_scheduler_init(&sched, tc.schedule, tc.lr, tc.warmup_steps, tc.max_steps, tc.final_lr_frac);
     Logger logger;
-    logger_init(&logger, tc.output_dir, rs.step);
+    logger_init(&logger, rank == 0 ? tc.output_dir : NULL, rs.step);
     const double peak_tflops = gpu_peak_bf16_tflops(device_info.name);
     printf("batch: %d rows x %d tokens x %d micro-steps = %ld tokens per step; %s packing, document mask %s\n",
            tc.B, tc.T, grad_accum, tokens_per_step, tc.packing, tc.doc_mask ? "on" : "off (causal over rows)");
@@ -370,14 +402,14 @@ int main(int argc, char **argv)
     for (; rs.step <= tc.max_steps; rs.step++) {
         const int step = rs.step, last = step == tc.max_steps;
         if (use_val && (step % tc.val_every == 0 || last)) {
-            float val = validation_loss(&tc, &model, &val_loader, &micro[0]);
+            float val = validation_loss(&tc, &model, &dist, &val_loader, &micro[0]);
             printf("step %d: val loss %.6f\n", step, val);
             logger_log_val(&logger, step, val);
         }
-        if (tc.sample_every > 0 && step > 0 && (step % tc.sample_every == 0 || last))
+        if (rank == 0 && tc.sample_every > 0 && step > 0 && (step % tc.sample_every == 0 || last))
             print_sample(&tc, &model, have_tokenizer ? &tokenizer : NULL, &rs.sample_rng);
         if (tc.output_dir && step > first_step && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
-            save_checkpoint(&tc, &model, &rs, &train_loader);
+            save_checkpoint(&tc, &model, &dist, &rs, &train_loader);
         if (last) break;
 
         double t0 = now_seconds();
@@ -389,6 +421,7 @@ int main(int argc, char **argv)
             pairs += batch_attended_pairs(&micro[i]);
             if (dump) dump_batch(dump, tc.dump_batches, &micro[i]);
         }
+        dist_sum_scalars(&dist, &pairs, 1); /* attended pairs of the global batch, for MFU */
         /* forward + backward of each, then clip + AdamW */
         float lr = lr_at(&sched, step);
         AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay, tc.grad_clip, step + 1,
@@ -416,7 +449,7 @@ int main(int argc, char **argv)
         char eta[32], mfu[32];
         format_eta(eta, sizeof(eta), avg * (tc.max_steps - step - 1));
         double flops = training_flops(&cfg, (double)tokens_per_step, pairs);
-        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * flops / seconds / (peak_tflops * 1e12));
+        if (peak_tflops > 0) snprintf(mfu, sizeof(mfu), "%.1f%%", 100.0 * flops / seconds / (peak_tflops * 1e12 * num_ranks));
         else snprintf(mfu, sizeof(mfu), "n/a");
         printf("step %5d/%d | loss %.6f | lr %.2e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s | ETA %s\n", step + 1,
                tc.max_steps, r.loss, lr, r.grad_norm, seconds * 1e3, tokens_per_step / seconds, mfu, eta);
@@ -439,5 +472,6 @@ int main(int argc, char **argv)
     if (use_val) dataloader_free(&val_loader);
     gpu_model_free(&model);
     cuda_common_destroy();
+    dist_free(&dist);
     return 0;
 }

@@ -38,6 +38,7 @@
 #include "classifier.cuh"
 #include "config.h"
 #include "cuda_common.h"
+#include "dist.cuh"
 #include "encoder.cuh"
 #include "global_norm.cuh"
 #include "layernorm.cuh"
@@ -56,6 +57,7 @@ typedef struct {
     size_t opt_offset, opt_size;
     int deterministic;      /* deterministic attention backward */
     cudaStream_t stream;
+    Dist *dist;             /* NULL: one process; else gradients, counts and params go through dist.cuh */
 
     floatX *params, *grads;
     float *master, *adam_m, *adam_v;
@@ -239,6 +241,13 @@ __global__ void bf16_to_float_kernel(float *out, const floatX *in, size_t n)
     if (i < n) out[i] = (float)in[i];
 }
 
+/* Wait for the model's stream; with a communicator, within dist's timeout (a dead peer ends the job). */
+static void model_sync(GpuModel *m)
+{
+    if (m->dist) dist_sync(m->dist, m->stream);
+    else cudaCheck(cudaStreamSynchronize(m->stream));
+}
+
 /* Upload bf16 parameters (host, bit patterns) and start the master weights from them. */
 static void gpu_model_set_params(GpuModel *m, const uint16_t *host_params)
 {
@@ -250,7 +259,7 @@ static void gpu_model_set_params(GpuModel *m, const uint16_t *host_params)
     }
     cudaCheck(cudaMemsetAsync(m->adam_m, 0, m->opt_size * sizeof(float), m->stream));
     cudaCheck(cudaMemsetAsync(m->adam_v, 0, m->opt_size * sizeof(float), m->stream));
-    cudaCheck(cudaStreamSynchronize(m->stream));
+    model_sync(m);
 }
 
 /* Copy the optimizer slice (fp32 master, m, v; opt_size each) to the device. */
@@ -266,7 +275,7 @@ static void gpu_model_set_optimizer(GpuModel *m, const float *master, const floa
 static void gpu_model_get_state(GpuModel *m, uint16_t *params, float *master, float *adam_m, float *adam_v)
 {
     size_t bytes = m->opt_size * sizeof(float);
-    cudaCheck(cudaStreamSynchronize(m->stream));
+    model_sync(m);
     cudaCheck(cudaMemcpy(params, m->params, m->layout.total * sizeof(floatX), cudaMemcpyDeviceToHost));
     cudaCheck(cudaMemcpy(master, m->master, bytes, cudaMemcpyDeviceToHost));
     cudaCheck(cudaMemcpy(adam_m, m->adam_m, bytes, cudaMemcpyDeviceToHost));
@@ -295,7 +304,7 @@ static void gpu_model_upload_batch(GpuModel *m, const PackedBatch *b)
     cudaCheck(cudaMemcpyAsync(m->cu_seqlens, b->cu_seqlens, (b->num_segments + 1) * sizeof(int),
                               cudaMemcpyHostToDevice, s));
     /* the host batch may be refilled as soon as this returns */
-    cudaCheck(cudaStreamSynchronize(s));
+    model_sync(m);
     m->num_tokens = N;
     m->num_segments = b->num_segments;
     m->max_seqlen = b->max_seqlen;
@@ -386,13 +395,19 @@ static double gpu_model_loss(GpuModel *m, float dloss, int write_dlogits)
     fused_classifier(m->logits, m->losses, dloss, m->targets, N, m->cfg.vocab_size, m->cfg.padded_vocab_size,
                      write_dlogits, m->stream);
     cudaCheck(cudaMemcpyAsync(m->host_losses, m->losses, N * sizeof(float), cudaMemcpyDeviceToHost, m->stream));
-    cudaCheck(cudaStreamSynchronize(m->stream));
+    model_sync(m);
     double sum = 0.0;
     for (int i = 0; i < N; i++) sum += m->host_losses[i];
     return sum;
 }
 
 /* ---------------------------------------------------------------- backward */
+
+/* The gradients of bucket b (layer b; b = L: the tensors outside the layers) are final: dist.cuh may reduce them. */
+static void model_bucket_done(GpuModel *m, int bucket)
+{
+    if (m->dist) dist_bucket_done(m->dist, bucket, m->grads, m->stream);
+}
 
 /* dinp += norm backward; dweight, dbias += */
 static void model_norm_backward(const GpuModel *m, floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout,
@@ -454,9 +469,11 @@ static void gpu_model_backward(GpuModel *m)
         model_norm_backward(m, m->dresid, GRAD(PARAM_LN1W, l), OPT(PARAM_LN1B, l), m->dnorm, resid_in,
                             PARAM(PARAM_LN1W, l), gpt2 ? LAYER_ACT(m, m->ln1_mean, l, 1) : NULL,
                             LAYER_ACT(m, m->ln1_rstd, l, 1));
+        model_bucket_done(m, l);
     }
     encoder_backward(g + m->layout.offset[PARAM_WTE], gpt2 ? g + m->layout.offset[PARAM_WPE] : NULL,
                      m->encoder_scratch, m->dresid, m->inputs, m->pos, N, C, s);
+    model_bucket_done(m, L);
 #undef GRAD
 #undef PARAM
 #undef OPT
@@ -470,11 +487,11 @@ static void gpu_model_zero_grad(GpuModel *m)
 /* ---------------------------------------------------------------- reduction and update */
 
 /*
- * Make every rank's gradients the sum over ranks of its slice. One rank:
- * nothing to do. (Multi-GPU: dist.cuh all-reduces, or reduce-scatters into
- * [opt_offset, opt_offset + opt_size) for ZeRO, here.)
+ * Make every rank's gradients the sum over ranks of its slice
+ * [opt_offset, opt_offset + opt_size): the backward already queued each
+ * layer's reduction on dist's stream as soon as it was final; wait for them.
  */
-static void gpu_model_reduce_gradients(GpuModel *m) { (void)m; }
+static void gpu_model_reduce_gradients(GpuModel *m) { model_sync(m); }
 
 /* Squared global gradient norm over this rank's slice (sum over ranks for ZeRO). */
 static float gpu_model_grad_norm_squared(GpuModel *m)
@@ -483,8 +500,8 @@ static float gpu_model_grad_norm_squared(GpuModel *m)
     cudaCheck(cudaMemsetAsync(m->norm_squared, 0, sizeof(float), m->stream));
     global_norm_squared(m->norm_squared, m->grads + m->opt_offset, m->opt_size, m->stream);
     cudaCheck(cudaMemcpyAsync(&host, m->norm_squared, sizeof(float), cudaMemcpyDeviceToHost, m->stream));
-    cudaCheck(cudaStreamSynchronize(m->stream));
-    return host;
+    model_sync(m);
+    return m->dist ? (float)dist_grad_norm_squared(m->dist, host) : host;
 }
 
 typedef struct {
@@ -533,20 +550,24 @@ static StepResult gpu_model_step(GpuModel *m, const PackedBatch *batches, int n,
     double count = 0.0, loss_sum = 0.0;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < batches[i].B * batches[i].T; k++) count += batches[i].targets[k] != -1;
+    if (m->dist) dist_sum_scalars(m->dist, &count, 1); /* the global batch: every rank's rows */
     gpu_model_zero_grad(m);
     for (int i = 0; i < n; i++) {
         gpu_model_upload_batch(m, &batches[i]);
         gpu_model_forward(m);
         loss_sum += gpu_model_loss(m, count > 0 ? (float)(1.0 / count) : 0.0f, 1);
+        if (m->dist) dist_backward_begin(m->dist, i == n - 1);
         gpu_model_backward(m);
     }
     gpu_model_reduce_gradients(m);
+    if (m->dist) dist_sum_scalars(m->dist, &loss_sum, 1);
     StepResult r;
     r.loss = (float)(loss_sum / count);
     r.grad_norm = sqrtf(gpu_model_grad_norm_squared(m));
     r.updated = isfinite(r.loss) && isfinite(r.grad_norm);
     if (r.updated) gpu_model_update(m, a, r.grad_norm);
-    cudaCheck(cudaStreamSynchronize(m->stream));
+    if (r.updated && m->dist) dist_gather_params(m->dist, m->params, m->stream); /* ZeRO: every rank's shard */
+    model_sync(m);
     return r;
 }
 

@@ -46,7 +46,9 @@ typedef struct {
     int checkpoint_every;       /* -n: steps between checkpoints (0 = only none) */
     int keep_last;              /* -nk: checkpoints kept (0 = all) */
     int resume;                 /* -y 1: continue from the latest checkpoint in -o */
-    int zero_stage;             /* -z */
+    int zero_stage;             /* -z: 0 all-reduce grads, 1 shard optimizer state, 2 shard grads too */
+    const char *rendezvous;     /* --rendezvous: directory where srun-launched ranks meet (shared filesystem) */
+    float dist_timeout;         /* --dist-timeout: seconds to wait for a peer rank before giving up */
     int recompute;              /* -r */
     int doc_mask;               /* --doc-mask 1: attention stays inside documents; 0: causal over rows */
     unsigned long long seed;    /* --seed: init, data order, stochastic rounding */
@@ -80,6 +82,8 @@ static inline void train_config_defaults(TrainConfig *c)
     c->seed = 1337;
     c->grad_clip = 1.0f;
     c->max_skips = 5;
+    c->rendezvous = ".";
+    c->dist_timeout = 600.0f;
 }
 
 static inline void train_config_print_help(FILE *out)
@@ -120,8 +124,13 @@ static inline void train_config_print_help(FILE *out)
         "  -n N       checkpoint every N steps, 0 = only at the end when -o is set (default 0)\n"
         "  -nk K      keep the last K checkpoints, 0 = all (default 2)\n"
         "  -y 1|0     resume from the latest checkpoint in -o (default 0)\n"
+        "multi-GPU (one process per GPU: mpirun, or srun without MPI)\n"
+        "  -z N       ZeRO stage: 0 all-reduce gradients, 1 shard fp32 master weights + AdamW moments,\n"
+        "             2 shard gradients too (default 0)\n"
+        "  --rendezvous DIR  srun launches: ranks meet through a file in DIR, on a filesystem every\n"
+        "             node shares (default .)\n"
+        "  --dist-timeout S  give up (and end the job) after S seconds waiting for a peer rank (default 600)\n"
         "memory\n"
-        "  -z 0       ZeRO stage (only 0 on one GPU)\n"
         "  -r 0       activation recompute (not implemented: only 0)\n"
         "  -h, --help this text\n");
 }
@@ -219,6 +228,9 @@ static inline const char *train_config_parse(TrainConfig *c, int argc, char **ar
         else if (strcmp(flag, "-k") == 0) c->schedule = value;
         else if (strcmp(flag, "--packing") == 0) c->packing = value;
         else if (strcmp(flag, "--dump-batches") == 0) c->dump_batches = value;
+        else if (strcmp(flag, "--rendezvous") == 0) c->rendezvous = value;
+        else if (strcmp(flag, "--dist-timeout") == 0)
+            bad = train_config_float(flag, value, 1.0, 1e6, &c->dist_timeout, err, errlen);
         else if (strcmp(flag, "--dump-grads") == 0) c->dump_grads = value;
         else if (strcmp(flag, "-d") == 0) {
             bad = train_config_long(flag, value, 1, 1L << 40, &v, err, errlen);
