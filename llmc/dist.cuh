@@ -457,18 +457,19 @@ static inline void dist_sum_scalars(Dist *d, double *values, int n)
     if (!dist_has_comm(d)) return;
 #ifndef NO_MULTI_GPU
     if (n > DIST_MAX_SCALARS) dist_fail(d, "dist_sum_scalars: %d values > %d", n, DIST_MAX_SCALARS);
-    double all[DIST_MAX_SCALARS * 1024];
-    if (d->num_ranks > 1024) dist_fail(d, "dist_sum_scalars: more than 1024 ranks");
-    double *mine = d->scalars + (size_t)d->rank * n;
+    double *all = (double *)malloc_or_die((size_t)d->num_ranks * n * sizeof(double)), *mine = d->scalars + (size_t)d->rank * n;
     cudaCheck(cudaMemcpyAsync(mine, values, n * sizeof(double), cudaMemcpyHostToDevice, d->comm_stream));
     ncclCheck(d, ncclAllGather(mine, d->scalars, n, ncclFloat64, d->comm, d->comm_stream));
-    cudaCheck(cudaMemcpyAsync(all, d->scalars, (size_t)d->num_ranks * n * sizeof(double), cudaMemcpyDeviceToHost, d->comm_stream));
-    dist_sync(d, d->comm_stream);
+    dist_sync(d, d->comm_stream); /* first: a copy into pageable memory would block without a timeout */
+    cudaCheck(cudaMemcpyAsync(all, d->scalars, (size_t)d->num_ranks * n * sizeof(double), cudaMemcpyDeviceToHost,
+                              d->comm_stream));
+    cudaCheck(cudaStreamSynchronize(d->comm_stream)); /* only the copy is left */
     for (int i = 0; i < n; i++) {
         double sum = 0.0;
         for (int r = 0; r < d->num_ranks; r++) sum += all[(size_t)r * n + i];
         values[i] = sum;
     }
+    free(all);
 #endif
 }
 
