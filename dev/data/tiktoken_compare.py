@@ -72,14 +72,20 @@ RANDOM_POOL = (
 )
 
 
-def build_encoding(vocab_dir):
-    ranks, eot = load_ranks(os.path.join(vocab_dir, "encoder.json"), os.path.join(vocab_dir, "vocab.bpe"))
+def gpt2_pattern():
+    """tiktoken's own gpt2 pattern when it can be imported (newer versions write the
+    same rule with possessive quantifiers), else GPT-2's original pattern."""
     try:
         from tiktoken_ext.openai_public import r50k_pat_str
-        assert r50k_pat_str == GPT2_PATTERN, f"tiktoken's gpt2 pattern differs: {r50k_pat_str!r}"
-        print("pattern: identical to tiktoken_ext.openai_public.r50k_pat_str")
+        print(f"pattern: tiktoken_ext.openai_public.r50k_pat_str = {r50k_pat_str!r}")
+        return r50k_pat_str
     except ImportError:
-        print("pattern: tiktoken_ext has no r50k_pat_str; using the literal GPT-2 pattern")
+        print(f"pattern: tiktoken_ext has no r50k_pat_str; using GPT-2's original {GPT2_PATTERN!r}")
+        return GPT2_PATTERN
+
+
+def build_encoding(vocab_dir, pattern):
+    ranks, eot = load_ranks(os.path.join(vocab_dir, "encoder.json"), os.path.join(vocab_dir, "vocab.bpe"))
     try:
         from tiktoken.load import data_gym_to_mergeable_bpe_ranks
         theirs = data_gym_to_mergeable_bpe_ranks(os.path.join(vocab_dir, "vocab.bpe"),
@@ -87,20 +93,20 @@ def build_encoding(vocab_dir):
         print("ranks: tiktoken's own loader", "agrees" if theirs == ranks else "DISAGREES", "with gpt2_vocab.py")
     except Exception as e:  # loader API differs between versions; ours is checked against the files anyway
         print(f"ranks: tiktoken's loader not usable offline ({type(e).__name__}); using gpt2_vocab.py's")
-    enc = tiktoken.Encoding(name="gpt2_local", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+    enc = tiktoken.Encoding(name="gpt2_local", pat_str=pattern, mergeable_ranks=ranks,
                             special_tokens={EOT_TEXT: eot})
     return enc
 
 
-def encode_by_pieces(enc, data):
+def encode_by_pieces(enc, pattern, data):
     text = data.decode("utf-8", "surrogateescape")
     ids = []
-    for piece in regex.findall(GPT2_PATTERN, text):
+    for piece in regex.findall(pattern, text):
         ids += enc._encode_single_piece(piece.encode("utf-8", "surrogateescape"))  # private, bytes accepted
     return ids
 
 
-def write_vectors(enc, path):
+def write_vectors(enc, pattern, path):
     agree = 0
     with open(path, "w") as f:
         f.write("# name\tinput bytes (hex)\ttiktoken gpt2 ids; written by dev/data/tiktoken_compare.py "
@@ -110,7 +116,7 @@ def write_vectors(enc, path):
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
-            pieces = encode_by_pieces(enc, data)
+            pieces = encode_by_pieces(enc, pattern, data)
             if text is not None:
                 ids = enc.encode_ordinary(text)
                 agree += ids == pieces
@@ -166,9 +172,10 @@ def main():
     ap.add_argument("--vectors-out", required=True)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    enc = build_encoding(args.vocab_dir)
+    pattern = gpt2_pattern()
+    enc = build_encoding(args.vocab_dir, pattern)
     print(f"tiktoken {tiktoken.__version__}")
-    write_vectors(enc, args.vectors_out)
+    write_vectors(enc, pattern, args.vectors_out)
 
     tmp = tempfile.mkdtemp()
     random_path = os.path.join(tmp, "random_mix.txt")
