@@ -69,10 +69,11 @@ endif
 
 # ---------------------------------------------------------------- CPU side
 CFLAGS := -O2 -std=gnu11 -Wall -Wextra -Wno-unused-function -fopenmp -Illmc -Itest
-# utf8proc (Debian libutf8proc-dev): Unicode categories for the tokenizer's
-# table generator dev/data/gen_unicode_classes.c and its check
-UTF8PROC_LIBS := $(or $(shell pkg-config --libs libutf8proc 2>/dev/null),-lutf8proc)
-CPU_LIBS := -lm $(UTF8PROC_LIBS)
+CPU_LIBS := -lm
+# utf8proc (Debian libutf8proc-dev) is linked only into the generator of the
+# tokenizer's Unicode class table, dev/data/gen_unicode_classes.c: the table is
+# committed, so nothing else needs the library (the GPU machine lacks it)
+UTF8PROC_LIBS := $(or $(shell pkg-config --libs libutf8proc 2>/dev/null),$(if $(wildcard /usr/include/utf8proc.h),-lutf8proc))
 
 # programs the test scripts call (each section adds its own); the test rules
 # come last so that every addition is seen
@@ -112,10 +113,17 @@ dev: $(DEV_CUDA_BINS)
 # ---------------------------------------------------------------- data tools
 # every dev/data/NAME.c is a command-line tool built as build/tools/NAME
 TOOL_SRCS := $(wildcard dev/data/*.c)
+ifeq ($(UTF8PROC_LIBS),)
+  $(info utf8proc: not found; $(BUILD)/tools/gen_unicode_classes is not built (test_unicode_table.sh will fail))
+  TOOL_SRCS := $(filter-out dev/data/gen_unicode_classes.c,$(TOOL_SRCS))
+endif
 TOOL_BINS := $(patsubst dev/data/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 $(BUILD)/tools/%: dev/data/%.c $(wildcard llmc/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
+$(BUILD)/tools/gen_unicode_classes: dev/data/gen_unicode_classes.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(CPU_LIBS) $(UTF8PROC_LIBS) -o $@
 tools: $(TOOL_BINS)
 TEST_DEPS += $(TOOL_BINS)
 
