@@ -7,17 +7,18 @@
 #   chunk_mask     --packing chunk   --doc-mask 1
 #   bestfit_nomask --packing bestfit --doc-mask 0   (plain causal over each row)
 #
-# Each run: 400 steps of 64 x 1024 tokens (26.2M tokens, 0.78 epoch), lr 6e-4,
+# Each run: 300 steps of 64 x 1024 tokens (19.7M tokens, 0.59 epoch), lr 6e-4,
 # 40 warmup steps, cosine to 10%, val loss on 16 val batches every 25 steps,
 # --deterministic 1. Then the first run is started again for RERUN_SECONDS and
 # its logged steps are compared with the first run's: the rerun tolerance.
 #
-# usage: dev/curves/run_curves.sh [OUTDIR]   (GPU machine; needs build/linux_docs/ or
+# usage: dev/curves/run_curves.sh [OUTDIR]   env CURVE_STEPS (300), RERUN_SECONDS (20)
+#        (GPU machine; needs build/linux_docs/ or
 #        build/linux_docs.tar.xz, and a built ./train_gpt)
 set -uo pipefail
 OUT_DIR=${1:-build/curves}
 CORPUS=build/linux_docs
-STEPS=${STEPS:-400}
+STEPS=${CURVE_STEPS:-300}
 RERUN_SECONDS=${RERUN_SECONDS:-20}
 mkdir -p "$OUT_DIR"
 [ -d "$CORPUS" ] || tar -xJf "$CORPUS.tar.xz" -C "$(dirname "$CORPUS")" ||

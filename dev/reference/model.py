@@ -264,7 +264,9 @@ def read_batch_dump(path):
 
 # -------------------------------------------------------------- attention
 # A micro-batch's segments are described once and shared by every layer:
-# a FlexAttention BlockMask, or a VarlenSegments for varlen_attn.
+# a FlexAttention BlockMask ("flex", compiled: the fast path), a VarlenSegments
+# for varlen_attn ("varlen", bf16 only), or a dense (N, N) boolean mask for
+# scaled_dot_product_attention ("dense": plain, no compilation, N^2 memory).
 
 @dataclass
 class VarlenSegments:
@@ -291,6 +293,9 @@ def segment_mask(cu_seqlens, N, impl="flex"):
     if impl == "varlen":
         return VarlenSegments(cu, int(lengths.max()))
     doc = torch.repeat_interleave(torch.arange(lengths.numel(), device=cu.device), lengths.long())
+    if impl == "dense":
+        token = torch.arange(N, device=cu.device)
+        return (doc[:, None] == doc[None, :]) & (token[:, None] >= token[None, :])
 
     def same_segment_causal(b, h, q_idx, kv_idx):
         return (doc[q_idx] == doc[kv_idx]) & (q_idx >= kv_idx)
@@ -302,6 +307,10 @@ def attend(q, k, v, mask):
     """Causal attention inside segments: q (N, NH, HD), k, v (N, NKV, HD) -> (N, NH, HD)."""
     if isinstance(mask, VarlenSegments):
         return _varlen_causal(q, k, v, mask.cu_seqlens, mask.max_seqlen)
+    if isinstance(mask, torch.Tensor):  # dense (N, N): True = may attend
+        out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                                             attn_mask=mask, enable_gqa=q.shape[1] != k.shape[1])
+        return out.transpose(0, 1)
     # FlexAttention sees the micro-batch as one sequence (1, heads, N, HD); the mask cuts it
     out = _compiled_fn("flex_attention")(q.transpose(0, 1)[None], k.transpose(0, 1)[None],
                                          v.transpose(0, 1)[None], block_mask=mask,
@@ -357,10 +366,14 @@ class PackLM(nn.Module):
             for name, p in self.params.items():
                 p.copy_(torch.from_numpy(np.ascontiguousarray(arrays[name])))
 
+    def ordered(self):
+        """[(name, parameter)] in params.h order (ParameterDict iterates its keys sorted)."""
+        return [(name, self.params[name]) for name in PARAM_NAMES if name in self.params]
+
     def flat_grads(self):
         """All gradients, concatenated in params.h order (zeros where unused)."""
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                          for p in self.params.values()])
+                          for _, p in self.ordered()])
 
     def norm(self, x, name, l=None):
         """LayerNorm (gpt2) or RMSNorm (llama) with weights P[name + 'w'] (layer l if given)."""

@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def compare_grads(model, path, bound):
         raise ValueError(f"{path}: {raw.size} bytes is neither fp32 nor bf16 of {ref.size} parameters")
     ok, at = True, 0
     print(f"{'tensor':10s} {'|ref|':>12s} {'rel err':>10s}  (bound {bound:g})")
-    for name, p in model.params.items():
+    for name, p in model.ordered():
         n = p.numel()
         a, b = ours[at:at + n], ref[at:at + n]
         at += n
@@ -134,7 +135,8 @@ def main():
     ap.add_argument("--beta2", type=float, default=0.95)
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = autocast matmuls")
-    ap.add_argument("--attention", choices=["flex", "varlen"], default="flex", help="varlen needs bf16")
+    ap.add_argument("--attention", choices=["flex", "varlen", "dense"], default="flex",
+                    help="flex: FlexAttention (compiled); varlen: varlen_attn (bf16 only); dense: SDPA, N^2 mask")
     ap.add_argument("-o", dest="output_dir", help="writes OUTPUT_DIR/main.log")
     ap.add_argument("--dump-grads", help="write step 0's gradient here (fp32, params.h order)")
     ap.add_argument("--compare-grads", help="train_gpt's step-0 gradient file to check against")
@@ -162,6 +164,7 @@ def main():
             micro += [next(batches) for _ in range(accum - 1)]
         except StopIteration:
             sys.exit(f"{args.batches}: ran out of micro-batches at step {step} (asked for {args.steps} steps)")
+        started = time.perf_counter()
         count = sum(int((m["targets"] != -1).sum()) for m in micro)
         loss = 0.0
         for m in micro:
@@ -181,7 +184,8 @@ def main():
         scale = args.grad_clip / norm if args.grad_clip > 0 and norm > args.grad_clip else 1.0
         adamw_step(model, state, step + 1, lr, scale, args)
         model.zero_grad(set_to_none=False)
-        print(f"step {step + 1:5d}/{args.steps} | loss {loss:.6f} | lr {lr:.3e} | norm {norm:.4f}", flush=True)
+        print(f"step {step + 1:5d}/{args.steps} | loss {loss:.6f} | lr {lr:.3e} | norm {norm:.4f} | "
+              f"{(time.perf_counter() - started) * 1e3:.0f} ms", flush=True)
         if log:
             log.write(f"s:{step} trl:{loss:f} lr:{lr:f} norm:{norm:f}\n")  # 0-based, as train_gpt
             log.flush()
