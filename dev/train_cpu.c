@@ -56,7 +56,7 @@ static void print_usage(FILE *out)
             "                    (default gpt2:d2,C=64,NH=4,T=64)\n"
             "  -b B              rows per batch (default 4)\n"
             "  -t T              tokens per row (default 64)\n"
-            "  -n STEPS          optimizer steps (default 20; -x is the same, as in train_gpt)\n"
+            "  -n STEPS          optimizer steps (default 50; -x is the same, as in train_gpt)\n"
             "  -l LR             peak learning rate (default 3e-3)\n"
             "  -u STEPS          linear warmup steps (default 2, at most -n)\n"
             "  -k SCHEDULE       cosine | linear | constant | wsd (default cosine)\n"
@@ -80,7 +80,7 @@ static int known_flag(const char *flag)
 
 static void parse_args(TrainArgs *a, int argc, char **argv)
 {
-    *a = (TrainArgs){DEFAULT_DATA, 0, PACK_BESTFIT, "gpt2:d2,C=64,NH=4,T=64", 4, 64, 20, 3e-3f, -1, 0.1f, "cosine",
+    *a = (TrainArgs){DEFAULT_DATA, 0, PACK_BESTFIT, "gpt2:d2,C=64,NH=4,T=64", 4, 64, 50, 3e-3f, -1, 0.1f, "cosine",
                      0.1f, 1.0f, 1337};
     for (int i = 1; i < argc; i += 2) {
         const char *flag = argv[i], *value = argv[i + 1];

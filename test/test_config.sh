@@ -78,6 +78,14 @@ for model in "$tiny_gpt2" "$tiny_llama" "$tiny_llama,tied=0"; do
     expect_run "train_cpu_synthetic[$model]" -i synthetic -e "$model" -b 2 -t 16
 done
 
+# without -i: the embedded corpus (committed under data/)
+expect_run train_cpu_default_data -e "gpt2:d1,C=32,NH=2,T=16" -b 2 -t 16
+if grep -q "fp32 CPU reference on data/fortunes_train_\*.bin" "$out"; then
+    echo "PASS train_cpu_default_data_is_fortunes"
+else
+    echo "FAIL train_cpu_default_data_is_fortunes: $(head -n 1 "$out")"
+fi
+
 # a tiny corpus of 30 documents written as shards, trained on with both packings
 mkdir -p "$tmp/corpus"
 for i in $(seq 1 30); do
