@@ -28,7 +28,7 @@ pass() { echo "PASS $1"; table+=("$(printf '%-34s PASS' "$1")"); }
 fail() { echo "FAIL $1: $2"; table+=("$(printf '%-34s FAIL  %s' "$1" "$2")"); failures=$((failures + 1)); }
 
 nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | sed 's/^/card: /'
-if ! make -j8 train_gpt build/test/test_dist GPU_ARCH=${GPU_ARCH:-90a} >"$LOGS/build.log" 2>&1; then
+if ! make -B -j8 train_gpt build/test/test_dist GPU_ARCH=${GPU_ARCH:-90a} >"$LOGS/build.log" 2>&1; then
     tail -n 30 "$LOGS/build.log"
     echo "FAIL build"
     exit 1
