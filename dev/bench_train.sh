@@ -14,6 +14,9 @@
 # the largest nvidia-smi "memory.used" during the run minus the value before
 # it, measured the same way for both.
 #
+# The table's header comes first and each row as soon as its workload is done
+# (the per-run logs interleave: `grep -A9 ^card:` or `grep '|'` pick the table).
+#
 # usage: dev/bench_train.sh [OUTDIR]   (GPU machine; env: STEPS, WARMUP, WORKLOADS, GPU_ARCH)
 set -uo pipefail
 OUT_DIR=${1:-build/bench}
@@ -45,10 +48,12 @@ ours_tok_s() {
         sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "n/a"}'
 }
 
+row() { printf '%-10s | %12s | %12s | %9s | %13s | %13s\n' "$@"; }
+echo "card: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
+row workload "ours tok/s" "peer tok/s" ours/peer "ours peak MiB" "peer peak MiB"
 declare -A MODEL=([gpt2-b32]=gpt2:d12 [gpt2-b64]=gpt2:d12 [llama1b]=llama:1B)
 declare -A ROWS=([gpt2-b32]=32 [gpt2-b64]=64 [llama1b]=8)
 declare -A SEQ=([gpt2-b32]=1024 [gpt2-b64]=1024 [llama1b]=2048)
-table=()
 for w in $WORKLOADS; do
     B=${ROWS[$w]} T=${SEQ[$w]}
     echo "== $w: train_gpt -e ${MODEL[$w]} -b $B -t $T"
@@ -67,15 +72,6 @@ for w in $WORKLOADS; do
     peer=$(awk '$1 == "RESULT" {print $4}' "$OUT_DIR/$w.peer.log")
     [ $rc -eq 0 ] && [ -n "$peer" ] || { peer=failed; tail -n 5 "$OUT_DIR/$w.peer.log"; }
     rm -f "$OUT_DIR/$w.batches"
-    table+=("$w $ours $peer $ours_mib $peer_mib")
-done
-
-echo
-echo "card: $(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)"
-printf '%-10s | %12s | %12s | %9s | %13s | %13s\n' workload "ours tok/s" "peer tok/s" ours/peer "ours peak MiB" "peer peak MiB"
-for row in "${table[@]}"; do
-    # shellcheck disable=SC2086
-    set -- $row
-    ratio=$(awk -v a="$2" -v b="$3" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a"}')
-    printf '%-10s | %12s | %12s | %9s | %13s | %13s\n' "$1" "$2" "$3" "$ratio" "$4" "$5"
+    ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a"}')
+    row "$w" "$ours" "$peer" "$ratio" "$ours_mib" "$peer_mib"
 done

@@ -7,8 +7,9 @@
 #   curves   dev/curves/run_curves.sh (real-corpus curves, mask on/off, rerun check)
 #   vector   test/test_loss_vector.sh --record, then the test itself (determinism)
 #
-# Logs and plots are gathered into $OUT/results.tgz (one file comes back);
-# the summary of each part is printed last.
+# Logs and plots are gathered into $OUT/results.tgz (one file comes back)
+# after every part, so a call stopped at its time limit keeps the parts done;
+# each part's summary is printed when it ends.
 #
 # usage: dev/reference/run_device.sh PART...   (env OUT: where results.tgz goes)
 set -uo pipefail
@@ -19,6 +20,20 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 make -s train_gpt GPU_ARCH=90a >"$WORK/build.log" 2>&1 || { tail -n 20 "$WORK/build.log"; exit 1; }
 if [ ! -d build/linux_docs ] && [ -f build/linux_docs.tar.xz ]; then tar -xJf build/linux_docs.tar.xz -C build; fi
 export PYTHONUNBUFFERED=1
+
+# everything small (logs, tables, plots; no shards, batches or checkpoints) travels back
+gather() {
+    (cd "$WORK" && find . -type f \( -name '*.txt' -o -name '*.log' -o -name '*.png' \) -size -4M -print0 |
+        tar --null -czf "$OUT/results.tgz" -T -)
+}
+summary() { # summary PART
+    echo "==== $1"
+    case $1 in
+    parity) grep -E '^(PASS|FAIL|tensor|[a-z_0-9]+ +[0-9.e+-]+ +[0-9.e+-]+ +(ok|OVER)|.* vs train_gpt:)' "$WORK/parity.txt" ;;
+    bench) grep -E '^(card:|workload |gpt2-b|llama1b )' "$WORK/bench.txt" ;;
+    *) tail -n 12 "$WORK/$1.txt" ;;
+    esac
+}
 
 for part in "$@"; do
     start=$SECONDS
@@ -31,17 +46,6 @@ for part in "$@"; do
     *) echo "run_device: unknown part '$part' (parity bench curves vector)"; continue ;;
     esac
     echo "== $part: exit $?, $((SECONDS - start)) s"
-done
-
-# everything small (logs, tables, plots; no shards, batches or checkpoints) travels back
-(cd "$WORK" && find . -type f \( -name '*.txt' -o -name '*.log' -o -name '*.png' \) -size -4M -print0 |
-    tar --null -czf "$OUT/results.tgz" -T -)
-for part in "$@"; do
-    [ -f "$WORK/$part.txt" ] || continue
-    echo "==== $part"
-    case $part in
-    parity) grep -E '^(PASS|FAIL|tensor|[a-z_0-9]+ +[0-9.e+-]+ +[0-9.e+-]+ +(ok|OVER)|.* vs train_gpt:)' "$WORK/parity.txt" ;;
-    bench) sed -n '/^card:/,$p' "$WORK/bench.txt" ;;
-    *) tail -n 12 "$WORK/$part.txt" ;;
-    esac
+    gather
+    summary "$part"
 done
