@@ -6,7 +6,7 @@
 # For gpt2:d12 (lr 6e-4) and a ~100M-parameter llama (L=10, C=768, 12 heads,
 # 4 kv heads, F=2048; lr 3e-4: at 6e-4 one of the two runs, not the other, took
 # a loss spike near step 72, see dev/notes/reference.md), STEPS (200) steps of
-# 8 x 1024 tokens each, the reference attending through ATTENTION (dense: SDPA
+# ROWS (8) x 1024 tokens each, the reference attending through ATTENTION (dense: SDPA
 # with a dense mask, no compilation; flex: FlexAttention):
 #   - step-0 (first step) loss within 1e-3 relative,
 #   - every parameter's first-step gradient tensor within GRAD_BOUND (5e-2)
@@ -16,7 +16,7 @@
 # and a PNG of both curves and their difference per model.
 # Prints PASS/FAIL lines; exit status 1 on any FAIL.
 #
-# usage: dev/reference/parity.sh [OUTDIR]   env: DATA (train shard glob), STEPS, MODELS, ATTENTION, GPU_ARCH
+# usage: dev/reference/parity.sh [OUTDIR]   env: DATA (train shard glob), STEPS, ROWS, MODELS, ATTENTION, GPU_ARCH
 set -uo pipefail
 OUT_DIR=${1:-build/parity}
 DATA=${DATA:-data/fortunes_train_*.bin}
@@ -26,7 +26,8 @@ MODELS=${MODELS:-"gpt2 llama"}
 ATTENTION=${ATTENTION:-dense}
 declare -A DESCRIPTOR=([gpt2]=gpt2:d12 [llama]="llama:1B,L=10,C=768,NH=12,NKV=4,F=2048,T=1024")
 declare -A LR=([gpt2]=6e-4 [llama]=3e-4)
-COMMON=(-d 8192 -x "$STEPS" -u 20 -q 0.1 -k cosine -c 0.1 --grad-clip 1.0 --seed 1337)
+ROWS=${ROWS:-8}
+COMMON=(-d $((ROWS * 1024)) -x "$STEPS" -u 20 -q 0.1 -k cosine -c 0.1 --grad-clip 1.0 --seed 1337)
 mkdir -p "$OUT_DIR"
 make -s train_gpt GPU_ARCH="${GPU_ARCH:-90a}" >"$OUT_DIR/build.log" 2>&1 || { cat "$OUT_DIR/build.log"; exit 1; }
 
@@ -38,7 +39,7 @@ for name in $MODELS; do
     W=$OUT_DIR/$name
     rm -rf "$W"
     mkdir -p "$W"
-    ./train_gpt -e "${DESCRIPTOR[$name]}" -i "$DATA" -j "" -v 0 -s 0 -b 8 -t 1024 "${COMMON[@]}" -l "${LR[$name]}" -o "$W/ours" \
+    ./train_gpt -e "${DESCRIPTOR[$name]}" -i "$DATA" -j "" -v 0 -s 0 -b "$ROWS" -t 1024 "${COMMON[@]}" -l "${LR[$name]}" -o "$W/ours" \
         --dump-batches "$W/batches.bin" --dump-grads "$W/grads_ours.bin" >"$W/ours.txt" 2>&1
     rc=$?
     report "${name}_train_gpt_runs" $rc "exit status $rc, see $W/ours.txt"
