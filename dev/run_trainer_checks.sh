@@ -67,9 +67,10 @@ failures)
         echo "FAIL out_of_memory_message: rc=$rc" | tee -a "$table"; tail -n 5 "$OUT/oom.log"; status=1
     fi
     # a model file whose token embedding is all NaN: every step non-finite, skipped, then a clear abort
+    ./train_gpt $data -e gpt2:d2,C=128,NH=2 -b 4 -t 256 -d 1024 -x 1 -u 0 -v 0 -s 0 -o /tmp/nanrun >/dev/null 2>&1
     python3 -c "
-import sys; f = open(sys.argv[1], 'r+b'); f.seek(1024); f.write(b'\xff\xff' * (50304 * 128))" /tmp/resA/model_00000010.bin &&
-    ./train_gpt $data -e /tmp/resA/model_00000010.bin -b 4 -t 256 -d 1024 -x 10 -v 0 -s 0 --max-skips 3 >"$OUT/nan.log" 2>&1
+import sys; f = open(sys.argv[1], 'r+b'); f.seek(1024); f.write(b'\xff\xff' * (50304 * 128))" /tmp/nanrun/model_00000001.bin &&
+    ./train_gpt $data -e /tmp/nanrun/model_00000001.bin -b 4 -t 256 -d 1024 -x 10 -u 1 -v 0 -s 0 --max-skips 3 >"$OUT/nan.log" 2>&1
     rc=$?
     if [ $rc -ne 0 ] && [ "$(grep -c 'update skipped' "$OUT/nan.log")" -eq 3 ] && grep -q "3 steps in a row" "$OUT/nan.log"; then
         echo "PASS nonfinite_skip_then_abort" | tee -a "$table"
@@ -97,6 +98,7 @@ bench)
         grep -m1 "GPU memory" "$OUT/bench_$1.log"
     }
     bench gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
+    bench gpt2_124M_T1024_B32_docmask_determ -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --deterministic 1
     bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
     bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
     bench llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 8

@@ -70,7 +70,7 @@ static inline void train_config_defaults(TrainConfig *c)
     c->total_batch_tokens = 65536;
     c->max_steps = 500;
     c->lr = 6e-4f;
-    c->warmup_steps = 50;
+    c->warmup_steps = -1; /* not given: min(50, max_steps / 10), set after parsing */
     c->final_lr_frac = 0.1f;
     c->weight_decay = 0.1f;
     c->val_every = 100;
@@ -82,6 +82,7 @@ static inline void train_config_defaults(TrainConfig *c)
     c->seed = 1337;
     c->grad_clip = 1.0f;
     c->max_skips = 5;
+    c->deterministic = 1;
     c->rendezvous = ".";
     c->dist_timeout = 600.0f;
 }
@@ -107,13 +108,13 @@ static inline void train_config_print_help(FILE *out)
         "optimization\n"
         "  -x N       optimizer steps (default 500)\n"
         "  -l LR      peak learning rate (default 6e-4)\n"
-        "  -u N       warmup steps (default 50)\n"
+        "  -u N       warmup steps (default 50, or -x/10 when that is smaller)\n"
         "  -q F       final lr as a fraction of -l (default 0.1)\n"
         "  -k NAME    schedule: cosine | linear | constant | wsd (default cosine)\n"
         "  -c WD      weight decay on matrices (default 0.1)\n"
         "  --grad-clip G  clip the global gradient norm to G, 0 = off (default 1.0)\n"
         "  --seed S   init, data order and rounding seed (default 1337)\n"
-        "  --deterministic 1|0  bit-identical reruns (default 0)\n"
+        "  --deterministic 1|0  bit-identical reruns and resumes; 0 lets attention use atomics (default 1)\n"
         "  --max-skips K  abort after K non-finite steps in a row (default 5)\n"
         "evaluation and output\n"
         "  -v N       validation loss every N steps, 0 = never (default 100)\n"
@@ -248,6 +249,7 @@ static inline const char *train_config_parse(TrainConfig *c, int argc, char **ar
         }
         if (bad) return err;
     }
+    if (c->warmup_steps < 0) c->warmup_steps = c->max_steps / 10 < 50 ? c->max_steps / 10 : 50;
     return train_config_check(c, err, errlen);
 }
 
@@ -269,6 +271,9 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
     else if (c->checkpoint_every > 0 && !c->output_dir)
         snprintf(err, errlen, "flag -n %d asks for checkpoints, but no -o DIR was given to write them to",
                  c->checkpoint_every);
+    else if (c->warmup_steps > c->max_steps)
+        snprintf(err, errlen, "flag -u %d: more warmup steps than steps (-x %d); give a smaller -u",
+                 c->warmup_steps, c->max_steps);
     else if (c->recompute != 0)
         snprintf(err, errlen, "flag -r %d: activation recompute is not implemented; use -r 0", c->recompute);
     else

@@ -66,6 +66,10 @@ static void test_config(void)
     expect_error("-y 1", "no -o was given");
     expect_error("-n 100", "no -o DIR");
     expect_error("-r 1", "recompute is not implemented");
+    expect_error("-x 10 -u 11", "more warmup steps than steps");
+    check(parse(&c, "-x 20", err, sizeof(err)) == NULL && c.warmup_steps == 2 &&
+              parse(&c, "-x 5000", err, sizeof(err)) == NULL && c.warmup_steps == 50,
+          "config_default_warmup_fits_short_runs", "warmup %d", c.warmup_steps);
     expect_error("--doc-mask 2", "flag --doc-mask: 2 is out of range");
 }
 
