@@ -14,15 +14,18 @@
  *
  * The algorithm, for a reader:
  *
- * Tiling. Each segment is cut into tiles of 64 tokens that start at the
- * segment's first token. A block of 4 warps takes one 64-row query tile of
- * one head; each warp owns 16 query rows. Key/value tiles 0..t of the same
- * segment are streamed through shared memory (cp.async, two buffers, so tile
- * j+1 loads while tile j is computed). Because q tiles and kv tiles share the
- * segment's origin, q tile t needs exactly kv tiles 0..t: tiles above the
+ * Tiling. Each segment is cut into query tiles (BM = 64 * MT rows) and
+ * key/value tiles (BN = 64) that all start at the segment's first token. A
+ * block of 4 warps takes one query tile of one head; each warp owns MT
+ * 16-row slices of it (with MT = 2, every K/V fragment it reads from shared
+ * memory feeds two tensor-core instructions). The key/value tiles of the
+ * same segment up to the query tile's last row are streamed through shared
+ * memory (cp.async, two buffers, so tile j+1 loads while tile j is
+ * computed). Because all tiles share the segment's origin, tiles above the
  * diagonal are never loaded, tiles of other segments never touched, and only
- * the diagonal tile needs the causal mask (key > query -> -inf). Rows past a
- * segment's end inside the last tile are zero-filled and never stored.
+ * the kv tiles that reach past the query tile's first row need the causal
+ * mask (key > query -> -inf). Rows past a segment's end inside the last tile
+ * are zero-filled and never stored.
  *
  * Online softmax. The N x N score matrix never exists. For each kv tile a
  * warp computes S = Q K^T (16 x 64) with mma.sync m16n8k16 (tensor cores),
@@ -46,10 +49,12 @@
  *   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - D),  dQ = scale dS K,
  *   dK = scale dS^T Q.
  * Two kernels share the work without atomics: the kv kernel takes one kv
- * tile of one kv head, loops over every query head of its group and every
- * query tile at or below the diagonal, and accumulates dK and dV in
+ * tile (64 keys) of one kv head, loops over every query head of its group and
+ * every query step at or below the diagonal, and accumulates dK and dV in
  * registers (so GQA sums happen in a fixed order); the dq kernel takes one
- * query tile of one head and loops over its kv tiles like the forward. Every
+ * query tile of one head and loops over its kv steps like the forward. This
+ * recomputes S and dP once more (7 tile products instead of 5) but needs no
+ * fp32 dq buffer and no atomics. Every
  * gradient element is thus written once by one block in a fixed order: the
  * backward is bit-identical run to run whatever the `deterministic` flag says.
  */
@@ -60,13 +65,13 @@
 #include "mma.cuh"
 #include "utils.h"
 
-#define ATTN_TILE 64    /* rows of a scheduled tile (q tile forward/dq, kv tile backward) */
+#define ATTN_TILE 64    /* rows of a kv tile, of a backward tile, and of each warp group's q rows */
 #define ATTN_THREADS 128 /* 4 warps, 16 rows each */
 #define ATTN_PAD 8       /* bf16 elements of padding per shared-memory row */
 #define ATTN_LOG2E 1.4426950408889634f
 
-/* One scheduled tile: rows [start, min(start + 64, seg_end)) of the segment
-   [seg_start, seg_end). */
+/* One scheduled tile: rows [start, min(start + tile rows, seg_end)) of the
+   segment [seg_start, seg_end). */
 struct AttentionTile {
     int start, seg_start, seg_end, unused;
 };
@@ -133,7 +138,8 @@ __device__ __forceinline__ int block_exclusive_scan(int x, int *total)
    order). Writes the tiles and their count into the workspace. */
 __global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile *tiles, int *tile_count,
                                                                   const int *cu_seqlens, int num_segments,
-                                                                  int num_buckets, unsigned grid_tiles)
+                                                                  int tile_rows, int num_buckets,
+                                                                  unsigned grid_tiles)
 {
     extern __shared__ int bucket_next[]; /* num_buckets: next free slot of each bucket */
     for (int b = threadIdx.x; b < num_buckets; b += blockDim.x) bucket_next[b] = 0;
@@ -141,7 +147,7 @@ __global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile 
     /* pass 1: bucket sizes (bucket b = tiles whose index in their segment is b, clamped) */
     for (int s = threadIdx.x; s < num_segments; s += blockDim.x) {
         const int len = cu_seqlens[s + 1] - cu_seqlens[s];
-        const int n = len > 0 ? CEIL_DIV(len, ATTN_TILE) : 0;
+        const int n = len > 0 ? CEIL_DIV(len, tile_rows) : 0;
         for (int t = 0; t < n; t++) atomicAdd(&bucket_next[min(t, num_buckets - 1)], 1);
     }
     __syncthreads();
@@ -167,10 +173,10 @@ __global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile 
     /* pass 2: scatter (order inside a bucket does not affect any result) */
     for (int s = threadIdx.x; s < num_segments; s += blockDim.x) {
         const int seg_start = cu_seqlens[s], seg_end = cu_seqlens[s + 1];
-        const int n = seg_end > seg_start ? CEIL_DIV(seg_end - seg_start, ATTN_TILE) : 0;
+        const int n = seg_end > seg_start ? CEIL_DIV(seg_end - seg_start, tile_rows) : 0;
         for (int t = 0; t < n; t++) {
             const int slot = atomicAdd(&bucket_next[min(t, num_buckets - 1)], 1);
-            AttentionTile tile = {seg_start + t * ATTN_TILE, seg_start, seg_end, 0};
+            AttentionTile tile = {seg_start + t * tile_rows, seg_start, seg_end, 0};
             tiles[slot] = tile;
         }
     }
@@ -178,31 +184,32 @@ __global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile 
 
 /* Buckets for the schedule sort: one per possible tile index, capped so the
    counters fit in 32 KB of shared memory (longer segments share the last). */
-static inline int attention_schedule_buckets(int max_seqlen)
+static inline int attention_schedule_buckets(int max_seqlen, int tile_rows)
 {
-    const int wanted = CEIL_DIV(max_seqlen > 0 ? max_seqlen : 1, ATTN_TILE);
+    const int wanted = CEIL_DIV(max_seqlen, tile_rows);
     return wanted < 8192 ? wanted : 8192;
 }
 
 /* Upper bound on the number of tiles: the grid's x size (blocks past the real
    count exit at once). */
-static inline unsigned attention_grid_tiles(int num_segments, int max_seqlen, int N)
+static inline unsigned attention_grid_tiles(int num_segments, int max_seqlen, int N, int tile_rows)
 {
-    const size_t by_tokens = (size_t)num_segments + CEIL_DIV((size_t)N, ATTN_TILE);
-    const size_t by_longest = (size_t)num_segments * CEIL_DIV((size_t)max_seqlen, ATTN_TILE);
+    const size_t by_tokens = (size_t)num_segments + CEIL_DIV((size_t)N, (size_t)tile_rows);
+    const size_t by_longest = (size_t)num_segments * CEIL_DIV((size_t)max_seqlen, (size_t)tile_rows);
     const size_t bound = by_tokens < by_longest ? by_tokens : by_longest;
     return (unsigned)(bound < attention_max_tiles(N) ? bound : attention_max_tiles(N));
 }
 
-/* Builds the tile table; returns the grid's x size. */
+/* Builds the table of tiles of `tile_rows` rows (>= 64, so the table fits
+   the workspace's attention_max_tiles(N) entries); returns the grid's x size. */
 static inline unsigned attention_schedule(const AttentionWorkspace &ws, const int *cu_seqlens, int num_segments,
-                                          int max_seqlen, int N, cudaStream_t s)
+                                          int max_seqlen, int N, int tile_rows, cudaStream_t s)
 {
     if (max_seqlen < 1 || max_seqlen > N) die("attention: max_seqlen %d outside [1, N = %d]", max_seqlen, N);
-    const int buckets = attention_schedule_buckets(max_seqlen);
-    const unsigned grid_tiles = attention_grid_tiles(num_segments, max_seqlen, N);
+    const int buckets = attention_schedule_buckets(max_seqlen, tile_rows);
+    const unsigned grid_tiles = attention_grid_tiles(num_segments, max_seqlen, N, tile_rows);
     attention_schedule_kernel<<<1, 1024, buckets * sizeof(int), s>>>(ws.tiles, ws.tile_count, cu_seqlens,
-                                                                     num_segments, buckets, grid_tiles);
+                                                                     num_segments, tile_rows, buckets, grid_tiles);
     cudaCheckLaunch();
     return grid_tiles;
 }
@@ -253,19 +260,22 @@ static inline void attention_allow_smem(Kernel kernel, size_t bytes, bool *done)
 
 /* ---------------------------------------------------------------- forward */
 
-template <int HD>
-struct AttnForwardSmem {
-    static constexpr int LD = HD + ATTN_PAD;
-    static constexpr size_t bytes = (size_t)(ATTN_TILE + 4 * ATTN_TILE) * LD * sizeof(floatX); /* Q, 2x K, 2x V */
+/* A forward block: 4 warps, MT m-tiles of 16 rows each per warp, so a q tile
+   of BM = 64 * MT rows (warp w owns rows m * 64 + w * 16 + 0..15). */
+template <int HD, int MT>
+struct AttnForward {
+    static constexpr int BM = ATTN_TILE * MT, BN = ATTN_TILE, LD = HD + ATTN_PAD;
+    static constexpr size_t smem_bytes = (size_t)(BM + 4 * BN) * LD * sizeof(floatX); /* Q, 2x K, 2x V */
 };
 
-template <int HD>
+template <int HD, int MT>
 __global__ void __launch_bounds__(ATTN_THREADS)
     attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, const AttentionTile *tiles,
                              const int *tile_count, int N, int NH, int NKV)
 {
     if ((int)blockIdx.x >= *tile_count) return;
-    constexpr int BM = ATTN_TILE, BN = ATTN_TILE, LD = HD + ATTN_PAD, NT_S = BN / 8, NT_O = HD / 8;
+    using F = AttnForward<HD, MT>;
+    constexpr int BM = F::BM, BN = F::BN, LD = F::LD, NT_S = BN / 8, NT_O = HD / 8;
     extern __shared__ __align__(16) unsigned char attention_smem[];
     floatX *q_s = reinterpret_cast<floatX *>(attention_smem);
     floatX *k_s = q_s + BM * LD; /* [2][BN][LD] */
@@ -277,7 +287,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     const size_t stride = (size_t)(NH + 2 * NKV) * HD;
     const floatX *k_g = qkv + (size_t)tile.seg_start * stride + (NH + kvh) * HD;
     const floatX *v_g = k_g + NKV * HD;
-    const int num_kv = (tile.start - tile.seg_start) / BN + 1;
+    const int num_kv = CEIL_DIV(min(tile.start + BM, tile.seg_end) - tile.seg_start, BN);
     const float scale_log2 = ATTN_LOG2E / sqrtf((float)HD);
 
     load_rows_async<HD, BM>(q_s, qkv + (size_t)tile.start * stride + h * HD, stride, tile.seg_end - tile.start);
@@ -289,10 +299,14 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     };
     load_kv(0);
 
-    uint32_t q_frag[HD / 16][4];
-    float o[NT_O][4];
-    zero_acc<NT_O>(o);
-    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+    float o[MT][NT_O][4];
+    float row_max[MT][2], row_sum[MT][2];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+        zero_acc<NT_O>(o[m]);
+        row_max[m][0] = row_max[m][1] = -INFINITY;
+        row_sum[m][0] = row_sum[m][1] = 0.0f;
+    }
 
     for (int j = 0; j < num_kv; j++) {
         if (j + 1 < num_kv) {
@@ -302,77 +316,86 @@ __global__ void __launch_bounds__(ATTN_THREADS)
             cp_async_wait<0>();
         }
         __syncthreads();
-        if (j == 0) load_a_frags<HD>(q_frag, q_s + warp * 16 * LD, LD);
         const floatX *k_tile = k_s + (j % 2) * BN * LD, *v_tile = v_s + (j % 2) * BN * LD;
 
-        float s[NT_S][4];
-        zero_acc<NT_S>(s);
-        warp_mma_abt<HD, NT_S>(s, q_frag, k_tile, LD);
+        float s[MT][NT_S][4];
+#pragma unroll
+        for (int m = 0; m < MT; m++) zero_acc<NT_S>(s[m]);
+        warp_mma_abt_smem_a<HD, NT_S, MT>(s, q_s + warp * 16 * LD, LD, ATTN_TILE, k_tile, LD);
 
-        /* scale to log2 units; causal mask on the diagonal tile only */
-        const bool diagonal = j == num_kv - 1;
-        float tile_max[2] = {-INFINITY, -INFINITY};
+        /* scale to log2 units; causal mask only where a key can follow a query */
+        const int key0 = tile.seg_start + j * BN;
+        const bool needs_mask = key0 + BN - 1 > tile.start;
+        uint32_t p[MT][NT_S / 2][4];
 #pragma unroll
-        for (int n = 0; n < NT_S; n++) {
+        for (int m = 0; m < MT; m++) {
+            const int row0 = tile.start + m * ATTN_TILE + warp * 16 + g; /* rows row0, row0 + 8 */
+            float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int row = warp * 16 + g + 8 * (e / 2), col = n * 8 + 2 * t + (e % 2);
-                float v = s[n][e] * scale_log2;
-                if (diagonal && col > row) v = -INFINITY;
-                s[n][e] = v;
-                tile_max[e / 2] = fmaxf(tile_max[e / 2], v);
+            for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float v = s[m][n][e] * scale_log2;
+                    if (needs_mask && key0 + n * 8 + 2 * t + (e % 2) > row0 + 8 * (e / 2)) v = -INFINITY;
+                    s[m][n][e] = v;
+                    tile_max[e / 2] = fmaxf(tile_max[e / 2], v);
+                }
             }
-        }
-        float alpha[2], base[2];
+            float alpha[2], base[2];
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-            const float new_max = fmaxf(row_max[r], tile_max[r]);
-            base[r] = new_max == -INFINITY ? 0.0f : new_max; /* fully masked so far: avoid inf - inf */
-            alpha[r] = exp2f(row_max[r] - base[r]);
-            row_max[r] = new_max;
-            row_sum[r] *= alpha[r];
-        }
-#pragma unroll
-        for (int n = 0; n < NT_O; n++) {
-            o[n][0] *= alpha[0];
-            o[n][1] *= alpha[0];
-            o[n][2] *= alpha[1];
-            o[n][3] *= alpha[1];
-        }
-#pragma unroll
-        for (int n = 0; n < NT_S; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                s[n][e] = exp2f(s[n][e] - base[e / 2]);
-                row_sum[e / 2] += s[n][e];
+            for (int r = 0; r < 2; r++) {
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+                const float new_max = fmaxf(row_max[m][r], tile_max[r]);
+                base[r] = new_max == -INFINITY ? 0.0f : new_max; /* fully masked so far: avoid inf - inf */
+                alpha[r] = exp2f(row_max[m][r] - base[r]);
+                row_max[m][r] = new_max;
+                row_sum[m][r] *= alpha[r];
             }
+#pragma unroll
+            for (int n = 0; n < NT_O; n++) {
+                o[m][n][0] *= alpha[0];
+                o[m][n][1] *= alpha[0];
+                o[m][n][2] *= alpha[1];
+                o[m][n][3] *= alpha[1];
+            }
+#pragma unroll
+            for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    s[m][n][e] = exp2f(s[m][n][e] - base[e / 2]);
+                    row_sum[m][e / 2] += s[m][n][e];
+                }
+            }
+            acc_to_a_frags<NT_S>(p[m], s[m]);
         }
-        uint32_t p_frag[NT_S / 2][4];
-        acc_to_a_frags<NT_S>(p_frag, s);
-        warp_mma_ab<BN, NT_O>(o, p_frag, v_tile, LD);
+        warp_mma_ab<BN, NT_O, MT>(o, p, v_tile, LD);
         __syncthreads(); /* this buffer is refilled two iterations later */
     }
 
-    float inv_sum[2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
-        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
-        inv_sum[r] = row_sum[r] > 0.0f ? 1.0f / row_sum[r] : 0.0f;
-        const int row = tile.start + warp * 16 + g + 8 * r;
-        if (t == 0 && row < tile.seg_end)
-            lse[(size_t)h * N + row] = row_sum[r] > 0.0f ? (row_max[r] + log2f(row_sum[r])) / ATTN_LOG2E : -INFINITY;
-    }
+    for (int m = 0; m < MT; m++) {
+        float inv_sum[2];
 #pragma unroll
-    for (int n = 0; n < NT_O; n++) {
-        o[n][0] *= inv_sum[0];
-        o[n][1] *= inv_sum[0];
-        o[n][2] *= inv_sum[1];
-        o[n][3] *= inv_sum[1];
+        for (int r = 0; r < 2; r++) {
+            float sum = row_sum[m][r];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            inv_sum[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+            const int row = tile.start + m * ATTN_TILE + warp * 16 + g + 8 * r;
+            if (t == 0 && row < tile.seg_end)
+                lse[(size_t)h * N + row] = sum > 0.0f ? (row_max[m][r] + log2f(sum)) / ATTN_LOG2E : -INFINITY;
+        }
+#pragma unroll
+        for (int n = 0; n < NT_O; n++) {
+            o[m][n][0] *= inv_sum[0];
+            o[m][n][1] *= inv_sum[0];
+            o[m][n][2] *= inv_sum[1];
+            o[m][n][3] *= inv_sum[1];
+        }
+        store_rows<HD>(out + h * HD, (size_t)NH * HD, o[m], 1.0f, tile.start + m * ATTN_TILE + warp * 16,
+                       tile.seg_end);
     }
-    store_rows<HD>(out + h * HD, (size_t)NH * HD, o, 1.0f, tile.start + warp * 16, tile.seg_end);
 }
 
 static inline void attention_check_shape(const char *who, int NH, int NKV, int HD)
@@ -382,26 +405,48 @@ static inline void attention_check_shape(const char *who, int NH, int NKV, int H
         die("%s: kv heads (%d) must divide query heads (%d)", who, NKV, NH);
 }
 
+/* Tile shapes per head dim, chosen by measurement on an H100 (see
+   dev/notes/attention.md): m-tiles per warp in the forward (FWD_MT) and the
+   dq kernel (BWD_Q_MT), query rows per step of the kv kernel (BWD_BQ), keys
+   per step of the dq kernel (BWD_BK). Two m-tiles per warp halve the shared
+   memory read per tensor-core instruction; for HD 64 the register file
+   leaves too little room for it to pay. */
 template <int HD>
-static void attention_forward_launch(floatX *out, float *lse, const floatX *qkv, const AttentionWorkspace &ws,
-                                     dim3 grid, int N, int NH, int NKV, cudaStream_t s)
+struct AttnConfig;
+template <>
+struct AttnConfig<64> {
+    static constexpr int FWD_MT = 1, BWD_BQ = 64, BWD_BK = 64, BWD_Q_MT = 1;
+};
+template <>
+struct AttnConfig<128> {
+    static constexpr int FWD_MT = 2, BWD_BQ = 64, BWD_BK = 32, BWD_Q_MT = 2;
+};
+
+template <int HD>
+static void attention_forward_launch(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens,
+                                     int num_segments, int max_seqlen, int N, int NH, int NKV, void *workspace,
+                                     cudaStream_t s)
 {
+    constexpr int MT = AttnConfig<HD>::FWD_MT;
+    using F = AttnForward<HD, MT>;
     static bool smem_set = false;
-    const size_t smem = AttnForwardSmem<HD>::bytes;
-    attention_allow_smem(attention_forward_kernel<HD>, smem, &smem_set);
-    attention_forward_kernel<HD><<<grid, ATTN_THREADS, smem, s>>>(out, lse, qkv, ws.tiles, ws.tile_count, N, NH, NKV);
+    attention_allow_smem(attention_forward_kernel<HD, MT>, F::smem_bytes, &smem_set);
+    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
+    const dim3 grid(attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, F::BM, s), NH);
+    attention_forward_kernel<HD, MT>
+        <<<grid, ATTN_THREADS, F::smem_bytes, s>>>(out, lse, qkv, ws.tiles, ws.tile_count, N, NH, NKV);
     cudaCheckLaunch();
 }
 
 static void attention_forward(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens, int num_segments,
-                       int max_seqlen, int N, int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+                              int max_seqlen, int N, int NH, int NKV, int HD, void *workspace, cudaStream_t s)
 {
     attention_check_shape("attention_forward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
-    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
-    const dim3 grid(attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, s), NH);
-    if (HD == 64) attention_forward_launch<64>(out, lse, qkv, ws, grid, N, NH, NKV, s);
-    else attention_forward_launch<128>(out, lse, qkv, ws, grid, N, NH, NKV, s);
+    if (HD == 64)
+        attention_forward_launch<64>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, workspace, s);
+    else
+        attention_forward_launch<128>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, workspace, s);
 }
 
 /* --------------------------------------------------------------- backward */
@@ -494,12 +539,8 @@ __global__ void __launch_bounds__(ATTN_THREADS)
 
         /* S^T = K Q^T and P^T = exp(S^T - lse): rows are keys, columns queries */
         float p[NT_S][4];
-        {
-            uint32_t k_frag[HD / 16][4];
-            load_a_frags<HD>(k_frag, k_s + warp * 16 * LD, LD);
-            zero_acc<NT_S>(p);
-            warp_mma_abt<HD, NT_S>(p, k_frag, q_tile, LD);
-        }
+        zero_acc<NT_S>(p);
+        warp_mma_abt_smem_a<HD, NT_S, 1>(&p, k_s + warp * 16 * LD, LD, 0, q_tile, LD);
         const bool needs_mask = q0 < k0 + BK;
 #pragma unroll
         for (int n = 0; n < NT_S; n++) {
@@ -513,12 +554,8 @@ __global__ void __launch_bounds__(ATTN_THREADS)
         }
         /* dP^T = V dO^T, dS^T = P^T * (dP^T - D) */
         float ds[NT_S][4];
-        {
-            uint32_t v_frag[HD / 16][4];
-            load_a_frags<HD>(v_frag, v_s + warp * 16 * LD, LD);
-            zero_acc<NT_S>(ds);
-            warp_mma_abt<HD, NT_S>(ds, v_frag, do_tile, LD);
-        }
+        zero_acc<NT_S>(ds);
+        warp_mma_abt_smem_a<HD, NT_S, 1>(&ds, v_s + warp * 16 * LD, LD, 0, do_tile, LD);
 #pragma unroll
         for (int n = 0; n < NT_S; n++) {
 #pragma unroll
@@ -527,9 +564,9 @@ __global__ void __launch_bounds__(ATTN_THREADS)
         /* dV += P^T dO, dK += dS^T Q */
         uint32_t a_frag[NT_S / 2][4];
         acc_to_a_frags<NT_S>(a_frag, p);
-        warp_mma_ab<BQ, NT_D>(dv, a_frag, do_tile, LD);
+        warp_mma_ab<BQ, NT_D>(&dv, &a_frag, do_tile, LD);
         acc_to_a_frags<NT_S>(a_frag, ds);
-        warp_mma_ab<BQ, NT_D>(dk, a_frag, q_tile, LD);
+        warp_mma_ab<BQ, NT_D>(&dk, &a_frag, q_tile, LD);
         __syncthreads();
     }
 
@@ -537,21 +574,23 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     store_rows<HD>(dqkv + (NH + NKV + kvh) * HD, stride, dv, 1.0f, k0 + warp * 16, tile.seg_end);
 }
 
-/* dq kernel: one 64-row query tile of one head; steps of BK keys. */
-template <int HD, int BK>
-struct AttnBackwardQSmem {
-    static constexpr int LD = HD + ATTN_PAD;
-    static constexpr size_t bytes = (size_t)(2 * ATTN_TILE + 4 * BK) * LD * sizeof(floatX); /* Q, dO, 2x K, 2x V */
+/* dq kernel: one query tile of BM = 64 * MT rows of one head (warp w owns rows
+   m * 64 + w * 16 + 0..15); steps of BK keys. */
+template <int HD, int BK, int MT>
+struct AttnBackwardQ {
+    static constexpr int BM = ATTN_TILE * MT, LD = HD + ATTN_PAD;
+    static constexpr size_t smem_bytes = (size_t)(2 * BM + 4 * BK) * LD * sizeof(floatX); /* Q, dO, 2x K, 2x V */
 };
 
-template <int HD, int BK>
+template <int HD, int BK, int MT>
 __global__ void __launch_bounds__(ATTN_THREADS)
     attention_backward_q_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
                                 const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
                                 int NH, int NKV)
 {
     if ((int)blockIdx.x >= *tile_count) return;
-    constexpr int BM = ATTN_TILE, LD = HD + ATTN_PAD, NT_S = BK / 8, NT_D = HD / 8;
+    using B = AttnBackwardQ<HD, BK, MT>;
+    constexpr int BM = B::BM, LD = B::LD, NT_S = BK / 8, NT_D = HD / 8;
     extern __shared__ __align__(16) unsigned char attention_smem[];
     floatX *q_s = reinterpret_cast<floatX *>(attention_smem);
     floatX *do_s = q_s + BM * LD;
@@ -564,8 +603,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     const size_t stride = (size_t)(NH + 2 * NKV) * HD, dstride = (size_t)NH * HD;
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
     const int q_rows = tile.seg_end - tile.start;
-    const int kv_end = min(tile.start + BM, tile.seg_end);
-    const int num_steps = CEIL_DIV(kv_end - tile.seg_start, BK);
+    const int num_steps = CEIL_DIV(min(tile.start + BM, tile.seg_end) - tile.seg_start, BK);
 
     load_rows_async<HD, BM>(q_s, qkv + (size_t)tile.start * stride + h * HD, stride, q_rows);
     load_rows_async<HD, BM>(do_s, dout + (size_t)tile.start * dstride + h * HD, dstride, q_rows);
@@ -578,20 +616,23 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     };
     load_kv(0);
 
-    /* this thread's two query rows */
-    float row_lse[2], row_delta[2];
-    int q_row[2];
+    /* this thread's query rows: q_row[m][r] = start + m * 64 + warp * 16 + g + 8 r */
+    float row_lse[MT][2], row_delta[MT][2];
+    int q_row[MT][2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        q_row[r] = tile.start + warp * 16 + g + 8 * r;
-        const bool valid = q_row[r] < tile.seg_end;
-        row_lse[r] = valid ? lse[(size_t)h * N + q_row[r]] * ATTN_LOG2E : INFINITY;
-        row_delta[r] = valid ? delta[(size_t)h * N + q_row[r]] : 0.0f;
+    for (int m = 0; m < MT; m++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            q_row[m][r] = tile.start + m * ATTN_TILE + warp * 16 + g + 8 * r;
+            const bool valid = q_row[m][r] < tile.seg_end; /* lse = +inf makes P = 0 past the segment */
+            row_lse[m][r] = valid ? lse[(size_t)h * N + q_row[m][r]] * ATTN_LOG2E : INFINITY;
+            row_delta[m][r] = valid ? delta[(size_t)h * N + q_row[m][r]] : 0.0f;
+        }
     }
 
-    uint32_t q_frag[HD / 16][4], do_frag[HD / 16][4];
-    float dq[NT_D][4];
-    zero_acc<NT_D>(dq);
+    float dq[MT][NT_D][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++) zero_acc<NT_D>(dq[m]);
 
     for (int j = 0; j < num_steps; j++) {
         if (j + 1 < num_steps) {
@@ -601,73 +642,82 @@ __global__ void __launch_bounds__(ATTN_THREADS)
             cp_async_wait<0>();
         }
         __syncthreads();
-        if (j == 0) {
-            load_a_frags<HD>(q_frag, q_s + warp * 16 * LD, LD);
-            load_a_frags<HD>(do_frag, do_s + warp * 16 * LD, LD);
-        }
         const floatX *k_tile = k_s + (j % 2) * BK * LD, *v_tile = v_s + (j % 2) * BK * LD;
         const int key0 = tile.seg_start + j * BK;
 
-        float p[NT_S][4], ds[NT_S][4];
-        zero_acc<NT_S>(p);
-        warp_mma_abt<HD, NT_S>(p, q_frag, k_tile, LD);
-        const bool needs_mask = key0 + BK > tile.start + 1;
+        /* P = exp(Q K^T - lse), dP = dO V^T, dS = P * (dP - D) */
+        float p[MT][NT_S][4], ds[MT][NT_S][4];
 #pragma unroll
-        for (int n = 0; n < NT_S; n++) {
+        for (int m = 0; m < MT; m++) {
+            zero_acc<NT_S>(p[m]);
+            zero_acc<NT_S>(ds[m]);
+        }
+        warp_mma_abt_smem_a<HD, NT_S, MT>(p, q_s + warp * 16 * LD, LD, ATTN_TILE, k_tile, LD);
+        warp_mma_abt_smem_a<HD, NT_S, MT>(ds, do_s + warp * 16 * LD, LD, ATTN_TILE, v_tile, LD);
+        const bool needs_mask = key0 + BK - 1 > tile.start;
+        uint32_t ds_frag[MT][NT_S / 2][4];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float v = exp2f(p[n][e] * scale_log2 - row_lse[e / 2]);
-                if (needs_mask && key0 + n * 8 + 2 * t + (e % 2) > q_row[e / 2]) v = 0.0f;
-                p[n][e] = v;
+        for (int m = 0; m < MT; m++) {
+#pragma unroll
+            for (int n = 0; n < NT_S; n++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float v = exp2f(p[m][n][e] * scale_log2 - row_lse[m][e / 2]);
+                    if (needs_mask && key0 + n * 8 + 2 * t + (e % 2) > q_row[m][e / 2]) v = 0.0f;
+                    ds[m][n][e] = v * (ds[m][n][e] - row_delta[m][e / 2]);
+                }
             }
+            acc_to_a_frags<NT_S>(ds_frag[m], ds[m]);
         }
-        zero_acc<NT_S>(ds);
-        warp_mma_abt<HD, NT_S>(ds, do_frag, v_tile, LD);
-#pragma unroll
-        for (int n = 0; n < NT_S; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) ds[n][e] = p[n][e] * (ds[n][e] - row_delta[e / 2]);
-        }
-        uint32_t ds_frag[NT_S / 2][4];
-        acc_to_a_frags<NT_S>(ds_frag, ds);
-        warp_mma_ab<BK, NT_D>(dq, ds_frag, k_tile, LD);
+        /* dQ += dS K */
+        warp_mma_ab<BK, NT_D, MT>(dq, ds_frag, k_tile, LD);
         __syncthreads();
     }
-    store_rows<HD>(dqkv + h * HD, stride, dq, scale, tile.start + warp * 16, tile.seg_end);
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+        store_rows<HD>(dqkv + h * HD, stride, dq[m], scale, tile.start + m * ATTN_TILE + warp * 16, tile.seg_end);
 }
 
-template <int HD, int BQ, int BK>
+template <int HD>
 static void attention_backward_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
-                                      const float *lse, const AttentionWorkspace &ws, unsigned grid_tiles, int N,
-                                      int NH, int NKV, cudaStream_t s)
+                                      const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen,
+                                      int N, int NH, int NKV, void *workspace, cudaStream_t s)
 {
+    constexpr int BQ = AttnConfig<HD>::BWD_BQ, BK = AttnConfig<HD>::BWD_BK, MT = AttnConfig<HD>::BWD_Q_MT;
+    using Q = AttnBackwardQ<HD, BK, MT>;
+    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
     const size_t rows = (size_t)N * NH * (HD / 8);
     attention_delta_kernel<HD><<<(unsigned)CEIL_DIV(rows, (size_t)256), 256, 0, s>>>(ws.delta, dout, out, N, NH);
     cudaCheckLaunch();
 
     static bool kv_smem_set = false, q_smem_set = false;
-    const size_t kv_smem = AttnBackwardKVSmem<HD, BQ>::bytes, q_smem = AttnBackwardQSmem<HD, BK>::bytes;
+    const size_t kv_smem = AttnBackwardKVSmem<HD, BQ>::bytes;
     attention_allow_smem(attention_backward_kv_kernel<HD, BQ>, kv_smem, &kv_smem_set);
-    attention_allow_smem(attention_backward_q_kernel<HD, BK>, q_smem, &q_smem_set);
+    attention_allow_smem(attention_backward_q_kernel<HD, BK, MT>, Q::smem_bytes, &q_smem_set);
+    unsigned grid_tiles = attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, ATTN_TILE, s);
     attention_backward_kv_kernel<HD, BQ><<<dim3(grid_tiles, NKV), ATTN_THREADS, kv_smem, s>>>(
         dqkv, dout, qkv, lse, ws.delta, ws.tiles, ws.tile_count, N, NH, NKV);
     cudaCheckLaunch();
-    attention_backward_q_kernel<HD, BK><<<dim3(grid_tiles, NH), ATTN_THREADS, q_smem, s>>>(
+    if (Q::BM != ATTN_TILE) /* the dq kernel's tiles are taller: new table, in stream order */
+        grid_tiles = attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, Q::BM, s);
+    attention_backward_q_kernel<HD, BK, MT><<<dim3(grid_tiles, NH), ATTN_THREADS, Q::smem_bytes, s>>>(
         dqkv, dout, qkv, lse, ws.delta, ws.tiles, ws.tile_count, N, NH, NKV);
     cudaCheckLaunch();
 }
 
-static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out, const float *lse,
-                        const int *cu_seqlens, int num_segments, int max_seqlen, int N, int NH, int NKV, int HD,
-                        void *workspace, int deterministic, cudaStream_t s)
+static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                               const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
+                               int NH, int NKV, int HD, void *workspace, int deterministic, cudaStream_t s)
 {
     (void)deterministic; /* always deterministic: see the comment at the top */
     attention_check_shape("attention_backward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
-    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
-    const unsigned grid_tiles = attention_schedule(ws, cu_seqlens, num_segments, max_seqlen, N, s);
-    if (HD == 64) attention_backward_launch<64, 64, 64>(dqkv, dout, qkv, out, lse, ws, grid_tiles, N, NH, NKV, s);
-    else attention_backward_launch<128, 32, 32>(dqkv, dout, qkv, out, lse, ws, grid_tiles, N, NH, NKV, s);
+    if (HD == 64)
+        attention_backward_launch<64>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                      workspace, s);
+    else
+        attention_backward_launch<128>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                       workspace, s);
 }
 
 #endif /* PACKLM_ATTENTION_CUH */

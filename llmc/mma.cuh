@@ -99,10 +99,15 @@ __device__ __forceinline__ void acc_to_a_frags(uint32_t a[NT / 2][4], const floa
     }
 }
 
-/* acc (16 x 8*NT) += A (16 x K) * B^T, where B^T is stored row-major in
+/* The warp GEMMs below take MT m-tiles of 16 rows at once (acc[m], a[m] for
+   m < MT; pass `&x` for a single tile): each B fragment read from shared
+   memory then feeds MT tensor-core instructions, which is what keeps
+   shared-memory bandwidth from limiting the warp. */
+
+/* acc[m] (16 x 8*NT) += A[m] (16 x K) * B^T, where B^T is stored row-major in
    shared memory as 8*NT rows of K elements (e.g. A = queries, rows = keys). */
-template <int K, int NT>
-__device__ __forceinline__ void warp_mma_abt(float acc[NT][4], const uint32_t a[K / 16][4],
+template <int K, int NT, int MT = 1>
+__device__ __forceinline__ void warp_mma_abt(float (*acc)[NT][4], const uint32_t (*a)[K / 16][4],
                                              const __nv_bfloat16 *bt, int ld)
 {
     static_assert(NT % 2 == 0, "NT must be even");
@@ -114,16 +119,35 @@ __device__ __forceinline__ void warp_mma_abt(float acc[NT][4], const uint32_t a[
         for (int np = 0; np < NT / 2; np++) {
             uint32_t b[4];
             ldmatrix_x4(b, bt + (np * 16 + row) * ld + kb * 16 + col);
-            mma_bf16_16816(acc[2 * np], a[kb], b[0], b[1]);
-            mma_bf16_16816(acc[2 * np + 1], a[kb], b[2], b[3]);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mma_bf16_16816(acc[m][2 * np], a[m][kb], b[0], b[1]);
+                mma_bf16_16816(acc[m][2 * np + 1], a[m][kb], b[2], b[3]);
+            }
         }
     }
 }
 
-/* acc (16 x 8*NT) += A (16 x K) * B, where B is stored row-major in shared
-   memory as K rows of 8*NT elements (e.g. A = probabilities, B = values). */
-template <int K, int NT>
-__device__ __forceinline__ void warp_mma_ab(float acc[NT][4], const uint32_t a[K / 16][4],
+/* Same product with A read from shared memory one 16-wide k block at a time
+   (MT tiles of 16 rows, tile m starting at row m * m_stride of `a_smem`), so
+   A needs 4*MT registers instead of K/4*MT. */
+template <int K, int NT, int MT>
+__device__ __forceinline__ void warp_mma_abt_smem_a(float (*acc)[NT][4], const __nv_bfloat16 *a_smem, int lda,
+                                                    int m_stride, const __nv_bfloat16 *bt, int ldb)
+{
+#pragma unroll
+    for (int kb = 0; kb < K / 16; kb++) {
+        uint32_t a[MT][1][4];
+#pragma unroll
+        for (int m = 0; m < MT; m++) load_a_frags<16>(a[m], a_smem + m * m_stride * lda + kb * 16, lda);
+        warp_mma_abt<16, NT, MT>(acc, a, bt + kb * 16, ldb);
+    }
+}
+
+/* acc[m] (16 x 8*NT) += A[m] (16 x K) * B, where B is stored row-major in
+   shared memory as K rows of 8*NT elements (e.g. A = probabilities, B = values). */
+template <int K, int NT, int MT = 1>
+__device__ __forceinline__ void warp_mma_ab(float (*acc)[NT][4], const uint32_t (*a)[K / 16][4],
                                             const __nv_bfloat16 *b_smem, int ld)
 {
     static_assert(NT % 2 == 0, "NT must be even");
@@ -135,8 +159,11 @@ __device__ __forceinline__ void warp_mma_ab(float acc[NT][4], const uint32_t a[K
         for (int np = 0; np < NT / 2; np++) {
             uint32_t b[4];
             ldmatrix_x4_trans(b, b_smem + (kb * 16 + row) * ld + np * 16 + col);
-            mma_bf16_16816(acc[2 * np], a[kb], b[0], b[1]);
-            mma_bf16_16816(acc[2 * np + 1], a[kb], b[2], b[3]);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mma_bf16_16816(acc[m][2 * np], a[m][kb], b[0], b[1]);
+                mma_bf16_16816(acc[m][2 * np + 1], a[m][kb], b[2], b[3]);
+            }
         }
     }
 }

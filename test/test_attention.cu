@@ -10,7 +10,8 @@
 
 #include "../dev/cuda/attention_check.h"
 
-/* attention_forward with HD = 96 must exit non-zero with a message, not crash. */
+/* attention_forward with HD = 96 must exit non-zero with a message, not crash.
+   Runs before any CUDA call, so the forked child holds no CUDA state. */
 static void check_unsupported_head_dim(void)
 {
     fflush(stdout);
@@ -28,8 +29,8 @@ static void check_unsupported_head_dim(void)
 
 int main(int argc, char **argv)
 {
+    check_unsupported_head_dim();
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
     attn_check_all(1, &rng);
-    check_unsupported_head_dim();
     return test_summary();
 }

@@ -8,8 +8,9 @@
  * checks that 10 backward runs are bit-identical; then times forward,
  * backward and forward+backward on the three packed benchmark shapes.
  *
- * usage: attention_backward [--seed N] [--no-bench] [--small] [--report FILE]
+ * usage: attention_backward [--seed N] [--no-bench] [--small] [--bench-only I] [--report FILE]
  *   --small        one small GQA case only (for compute-sanitizer)
+ *   --bench-only I no checks, benchmark shape I (0, 1, 2; -1 all) only (for ncu)
  *   --report FILE  write the packed lengths and our timings for
  *                  dev/cuda/bench_attention_peer.py
  */
@@ -17,14 +18,15 @@
 
 int main(int argc, char **argv)
 {
-    int bench = 1, small = 0;
+    int bench = 1, small = 0, only_shape = -1, skip_checks = 0;
     const char *report_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: %s [--seed N] [--no-bench] [--small] [--report FILE]\n"
+            printf("usage: %s [--seed N] [--no-bench] [--small] [--bench-only I] [--report FILE]\n"
                    "Checks attention forward+backward against the CPU reference on fresh random inputs\n"
                    "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes.\n"
                    "  --small        one small case only, no benchmark (for compute-sanitizer)\n"
+                   "  --bench-only I no checks; benchmark shape I (0, 1 or 2; -1: all) only (for ncu)\n"
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
                    argv[0]);
             return 0;
@@ -32,6 +34,10 @@ int main(int argc, char **argv)
             bench = 0;
         } else if (strcmp(argv[i], "--small") == 0) {
             small = 1;
+        } else if (strcmp(argv[i], "--bench-only") == 0 && i + 1 < argc) {
+            only_shape = (int)parse_long_or_die(argv[++i], "--bench-only");
+            if (only_shape < -1 || only_shape > 2) die("%s: --bench-only takes 0, 1, 2 or -1 (all)", argv[0]);
+            skip_checks = 1;
         } else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report_path = argv[++i];
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
@@ -50,10 +56,10 @@ int main(int argc, char **argv)
         attn_problem_free(q);
         return test_summary();
     }
-    attn_check_all(1, &rng);
+    if (!skip_checks) attn_check_all(1, &rng);
     if (bench) {
         FILE *report = report_path ? fopen_or_die(report_path, "w") : NULL;
-        attn_benchmark(1, &rng, report);
+        attn_benchmark(1, only_shape, &rng, report);
         if (report) fclose_or_die(report, report_path);
     }
     return test_summary();

@@ -328,13 +328,14 @@ struct AttnBenchShape {
 };
 static const AttnBenchShape attn_bench_shapes[] = {{1024, 12, 64}, {2048, 16, 128}, {8192, 32, 128}};
 #define ATTN_BENCH_TOKENS 32768
+#define ATTN_BENCH_LENGTH_SEED 20261125
 
 /* Times our forward (and backward, forward+backward when `backward`) on each
-   benchmark shape and prints a table. When `report` is not NULL, writes per
+   benchmark shape (or only shape `only_shape`) and prints a table. When `report` is not NULL, writes per
    shape "shape T NH HD N S", "lengths ...", "ours FWD_MS BWD_MS FWDBWD_MS" for
    dev/cuda/bench_attention_peer.py, which times the PyTorch peers on the same
    packed lengths. */
-static void attn_benchmark(int backward, Rng *rng, FILE *report)
+static void attn_benchmark(int backward, int only_shape /* -1: all */, Rng *rng, FILE *report)
 {
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
@@ -342,9 +343,13 @@ static void attn_benchmark(int backward, Rng *rng, FILE *report)
            ATTN_BENCH_TOKENS);
     printf("%-22s %6s %10s %10s %10s %10s %10s %10s\n", "shape", "docs", "fwd ms", "fwd TF/s", "bwd ms",
            "bwd TF/s", "f+b ms", "f+b TF/s");
-    for (const AttnBenchShape &shape : attn_bench_shapes) {
-        AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, rng), shape.NH,
-                                            shape.NH, shape.HD, rng);
+    for (int si = 0; si < (int)(sizeof(attn_bench_shapes) / sizeof(attn_bench_shapes[0])); si++) {
+        if (only_shape >= 0 && si != only_shape) continue;
+        const AttnBenchShape &shape = attn_bench_shapes[si];
+        /* the packed lengths come from a fixed seed so that runs and builds compare on the same work */
+        Rng length_rng = rng_create(ATTN_BENCH_LENGTH_SEED + si);
+        AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng),
+                                            shape.NH, shape.NH, shape.HD, rng);
         const double flops = attn_forward_flops(p);
         const double fwd = attn_median_ms([&] { attn_run_forward(p); }, 3, 20);
         double bwd = 0.0, both = 0.0;

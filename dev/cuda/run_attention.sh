@@ -5,15 +5,17 @@
 # on a small case, benchmark ours, then time the PyTorch peers on the same
 # packed lengths and print the comparison table last.
 #
-# usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test]
+# usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test] [--ncu]
+#   --ncu  also profile each kernel once on the T=8192 shape (ncu_*.log)
 #   logs go to $OUT (the device tool's output folder) or build/attention-run
 set -u -o pipefail
-peer=1 sanitizer=1 gputest=0
+peer=1 sanitizer=1 gputest=0 profile=0
 for arg in "$@"; do
     case "$arg" in
         --no-peer) peer=0 ;;
         --no-sanitizer) sanitizer=0 ;;
         --test) gputest=1 ;;
+        --ncu) profile=1 ;;
         -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "run_attention.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
@@ -40,6 +42,14 @@ fi
 dev/cuda/bin/attention_backward --report "$out/report.txt" >"$out/backward.log" 2>&1 || status=1
 grep -E '^(FAIL|  |[0-9]+ passed)' "$out/backward.log"
 sed -n '/^benchmark/,$p' "$out/backward.log"
+if [ "$profile" = 1 ]; then
+    for kernel in attention_forward_kernel attention_backward_kv_kernel attention_backward_q_kernel; do
+        ncu --clock-control none -k "regex:$kernel" --launch-skip 2 --launch-count 1 --section SpeedOfLight \
+            --section Occupancy --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
+            --section MemoryWorkloadAnalysis dev/cuda/bin/attention_backward --bench-only 2 >"$out/ncu_$kernel.log" 2>&1
+        echo "ncu $kernel: $(grep -E '^ +(Duration|Compute \(SM\) Throughput|Achieved Occupancy)' "$out/ncu_$kernel.log" | tr -s ' ' | tr '\n' ';')"
+    done
+fi
 if [ "$peer" = 1 ] && [ -s "$out/report.txt" ]; then
     PYTHONUNBUFFERED=1 python3 dev/cuda/bench_attention_peer.py "$out/report.txt" >"$out/peer.log" 2>&1 || status=1
     tail -n 16 "$out/peer.log"
