@@ -65,15 +65,15 @@
 #include "mma.cuh"
 #include "utils.h"
 
-#define ATTN_TILE 64    /* rows of a kv tile, of a backward tile, and of each warp group's q rows */
-#define ATTN_THREADS 128 /* 4 warps, 16 rows each */
+#define ATTN_TILE 64     /* rows of a kv tile, of a kv-kernel tile, of one m-tile slice of a block */
+#define ATTN_THREADS 128 /* 4 warps per block, each owning 16-row slices */
 #define ATTN_PAD 8       /* bf16 elements of padding per shared-memory row */
 #define ATTN_LOG2E 1.4426950408889634f
 
 /* One scheduled tile: rows [start, min(start + tile rows, seg_end)) of the
    segment [seg_start, seg_end). */
 struct AttentionTile {
-    int start, seg_start, seg_end, unused;
+    int start, seg_start, seg_end, unused; /* unused: pads the entry to 16 bytes */
 };
 
 /* ------------------------------------------------------------ workspace */
@@ -133,9 +133,9 @@ __device__ __forceinline__ int block_exclusive_scan(int x, int *total)
 }
 
 /* One block of 1024 threads. Orders tiles by their kv-tile count (tile index
-   inside its segment + 1), heaviest first, with a counting sort whose buckets
-   live in shared memory when max_seqlen allows (else one bucket: segment
-   order). Writes the tiles and their count into the workspace. */
+   inside its segment + 1), heaviest first, with a counting sort over
+   num_buckets shared-memory counters (tile indices past the last bucket share
+   it). Writes the tiles and their count into the workspace. */
 __global__ void __launch_bounds__(1024) attention_schedule_kernel(AttentionTile *tiles, int *tile_count,
                                                                   const int *cu_seqlens, int num_segments,
                                                                   int tile_rows, int num_buckets,

@@ -331,23 +331,24 @@ static const AttnBenchShape attn_bench_shapes[] = {{1024, 12, 64}, {2048, 16, 12
 #define ATTN_BENCH_LENGTH_SEED 20261125
 
 /* Times our forward (and backward, forward+backward when `backward`) on each
-   benchmark shape (or only shape `only_shape`) and prints a table. When `report` is not NULL, writes per
+   benchmark shape (or only shape `only_shape`) and prints a table. The packed
+   lengths come from `length_seed` (default ATTN_BENCH_LENGTH_SEED), not from
+   `rng`, so runs and builds compare on the same work. When `report` is not NULL, writes per
    shape "shape T NH HD N S", "lengths ...", "ours FWD_MS BWD_MS FWDBWD_MS" for
    dev/cuda/bench_attention_peer.py, which times the PyTorch peers on the same
    packed lengths. */
-static void attn_benchmark(int backward, int only_shape /* -1: all */, Rng *rng, FILE *report)
+static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t length_seed, Rng *rng, FILE *report)
 {
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("\nbenchmark on %s: %d tokens per call, median of 20 runs, TFLOP/s over attended pairs\n", prop.name,
-           ATTN_BENCH_TOKENS);
+    printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 runs, TFLOP/s over attended "
+           "pairs\n", prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
     printf("%-22s %6s %10s %10s %10s %10s %10s %10s\n", "shape", "docs", "fwd ms", "fwd TF/s", "bwd ms",
            "bwd TF/s", "f+b ms", "f+b TF/s");
     for (int si = 0; si < (int)(sizeof(attn_bench_shapes) / sizeof(attn_bench_shapes[0])); si++) {
         if (only_shape >= 0 && si != only_shape) continue;
         const AttnBenchShape &shape = attn_bench_shapes[si];
-        /* the packed lengths come from a fixed seed so that runs and builds compare on the same work */
-        Rng length_rng = rng_create(ATTN_BENCH_LENGTH_SEED + si);
+        Rng length_rng = rng_create(length_seed + si);
         AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng),
                                             shape.NH, shape.NH, shape.HD, rng);
         const double flops = attn_forward_flops(p);

@@ -31,6 +31,6 @@ int main(int argc, char **argv)
     }
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
     attn_check_all(0, &rng);
-    if (bench) attn_benchmark(0, -1, &rng, NULL);
+    if (bench) attn_benchmark(0, -1, ATTN_BENCH_LENGTH_SEED, &rng, NULL);
     return test_summary();
 }

@@ -5,23 +5,28 @@
 # on a small case, benchmark ours, then time the PyTorch peers on the same
 # packed lengths and print the comparison table last.
 #
-# usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test] [--ncu]
-#   --ncu  also profile each kernel once on the T=8192 shape (ncu_*.log)
+# usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test] [--ncu] [--seeds=S1,S2]
+#   --ncu       also profile the two backward kernels once on the T=8192 shape (ncu_*.log)
+#   --seeds=..  also benchmark ours and the peers on the packed lengths of
+#               these length seeds (the 8192 shape holds few documents, so
+#               one draw of lengths can favour one implementation)
 #   logs go to $OUT (the device tool's output folder) or build/attention-run
 set -u -o pipefail
-peer=1 sanitizer=1 gputest=0 profile=0
+peer=1 sanitizer=1 gputest=0 profile=0 seeds=
 for arg in "$@"; do
     case "$arg" in
         --no-peer) peer=0 ;;
         --no-sanitizer) sanitizer=0 ;;
         --test) gputest=1 ;;
         --ncu) profile=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --seeds=*) seeds=${arg#--seeds=} ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run_attention.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
 out=${OUT:-build/attention-run}
-mkdir -p "$out"
+reports_dir=build/attention-reports # inputs of the peer script, kept out of $OUT (few files come back)
+mkdir -p "$out" "$reports_dir"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader
 arch=${GPU_ARCH:-90a}
 targets="dev/cuda/bin/attention_forward dev/cuda/bin/attention_backward"
@@ -39,19 +44,29 @@ if [ "$sanitizer" = 1 ]; then
         echo "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -n 1)"
     done
 fi
-dev/cuda/bin/attention_backward --report "$out/report.txt" >"$out/backward.log" 2>&1 || status=1
+dev/cuda/bin/attention_backward --report "$reports_dir/report.txt" >"$out/backward.log" 2>&1 || status=1
 grep -E '^(FAIL|  |[0-9]+ passed)' "$out/backward.log"
 sed -n '/^benchmark/,$p' "$out/backward.log"
 if [ "$profile" = 1 ]; then
-    for kernel in attention_forward_kernel attention_backward_kv_kernel attention_backward_q_kernel; do
+    for kernel in attention_backward_kv_kernel attention_backward_q_kernel; do
         ncu --clock-control none -k "regex:$kernel" --launch-skip 2 --launch-count 1 --section SpeedOfLight \
             --section Occupancy --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
             --section MemoryWorkloadAnalysis dev/cuda/bin/attention_backward --bench-only 2 >"$out/ncu_$kernel.log" 2>&1
         echo "ncu $kernel: $(grep -E '^ +(Duration|Compute \(SM\) Throughput|Achieved Occupancy)' "$out/ncu_$kernel.log" | tr -s ' ' | tr '\n' ';')"
     done
 fi
-if [ "$peer" = 1 ] && [ -s "$out/report.txt" ]; then
-    PYTHONUNBUFFERED=1 python3 dev/cuda/bench_attention_peer.py "$out/report.txt" >"$out/peer.log" 2>&1 || status=1
-    tail -n 16 "$out/peer.log"
+reports="$reports_dir/report.txt"
+for seed in ${seeds//,/ }; do
+    dev/cuda/bin/attention_backward --bench-only -1 --length-seed "$seed" --report "$reports_dir/report_$seed.txt" \
+        >/dev/null 2>&1 || status=1
+    reports="$reports $reports_dir/report_$seed.txt"
+done
+if [ "$peer" = 1 ]; then
+    for report in $reports; do
+        log="$out/peer_$(basename "$report" .txt).log"
+        PYTHONUNBUFFERED=1 python3 dev/cuda/bench_attention_peer.py "$report" >"$log" 2>&1 || status=1
+        echo "== peers on $(basename "$report")"
+        tail -n 14 "$log"
+    done
 fi
 exit $status
