@@ -9,7 +9,8 @@
  * result is bit-identical from run to run (no float atomics):
  *   1. the rows are cut into `chunks` slices; block (tile, chunk) sums its
  *      slice for 256 columns into fp32 partials (chunks, K, W)  -> scratch
- *   2. one thread per (k, column) sums the chunks in order and adds to dst[k].
+ *   2. 16 threads per (k, column) sum interleaved chunks, then their 16 sums
+ *      are added in a fixed order into dst[k].
  * W must be a multiple of 8. Scratch: column_reduce_scratch_bytes(W, K).
  */
 #ifndef PACKLM_COLUMN_REDUCE_CUH
@@ -63,16 +64,35 @@ __global__ void column_partials_kernel(float *partials, Term term, int N, int wi
     }
 }
 
+#define COLUMN_FINISH_LANES 16 /* threads that split the chunks of one column */
+
+/* Block of (32, 16) threads: 32 consecutive (k, column) slots; thread y sums
+   the chunks y, y + 16, ... in order, then thread y = 0 adds the 16 sums in order. */
 template <int K>
 __global__ void column_finish_kernel(ColumnTargets<K> targets, const float *partials, int chunks, int width)
 {
-    const int slot = blockIdx.x * blockDim.x + threadIdx.x;
-    if (slot >= K * width) return;
-    const int k = slot / width, column = slot % width;
+    __shared__ float sums[COLUMN_FINISH_LANES][32];
+    const int slot = blockIdx.x * 32 + threadIdx.x;
     float sum = 0.0f;
-    for (int chunk = 0; chunk < chunks; chunk++) sum += partials[((size_t)chunk * K + k) * width + column];
-    floatX *dst = targets.dst[k] + column;
-    *dst = (floatX)((float)*dst + sum);
+    if (slot < K * width)
+        for (int chunk = threadIdx.y; chunk < chunks; chunk += COLUMN_FINISH_LANES)
+            sum += partials[(size_t)chunk * K * width + slot];
+    sums[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y != 0 || slot >= K * width) return;
+    float total = 0.0f;
+    for (int y = 0; y < COLUMN_FINISH_LANES; y++) total += sums[y][threadIdx.x];
+    floatX *dst = targets.dst[slot / width] + slot % width;
+    *dst = (floatX)((float)*dst + total);
+}
+
+/* dst[k][c] += sum over chunks of partials (chunks, K, width), in chunk order. */
+template <int K>
+static void column_finish(ColumnTargets<K> targets, const float *partials, int chunks, int width, cudaStream_t s)
+{
+    column_finish_kernel<K><<<CEIL_DIV(K * width, 32), dim3(32, COLUMN_FINISH_LANES), 0, s>>>(targets, partials, chunks,
+                                                                                              width);
+    cudaCheckLaunch();
 }
 
 /* dst[k][c] += sum over rows of term's k-th value at column c. */
@@ -88,8 +108,7 @@ static void column_reduce_add(ColumnTargets<K> targets, float *scratch, Term ter
     const dim3 block(32, COLUMN_REDUCE_ROW_THREADS);
     column_partials_kernel<K, Term><<<grid, block, 0, s>>>(scratch, term, N, width, CEIL_DIV(N, chunks));
     cudaCheckLaunch();
-    column_finish_kernel<K><<<CEIL_DIV(K * width, 256), 256, 0, s>>>(targets, scratch, chunks, width);
-    cudaCheckLaunch();
+    column_finish<K>(targets, scratch, chunks, width, s);
 }
 
 #endif /* PACKLM_COLUMN_REDUCE_CUH */
