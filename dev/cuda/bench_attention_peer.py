@@ -17,33 +17,41 @@ usage: bench_attention_peer.py REPORT
 import inspect
 import sys
 
-import torch
-import torch.nn.attention.varlen as varlen
-from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-
 
 def read_report(path):
+    """Shapes of a report; exits with a message naming the file on bad input."""
     shapes, cur = [], None
-    with open(path) as f:
-        for line in f:
-            key, *vals = line.split()
+    try:
+        lines = open(path).read().splitlines()
+    except OSError as e:
+        sys.exit(f"error: cannot read report '{path}': {e.strerror}")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        key, *vals = line.split()
+        try:
             if key == "shape":
                 T, NH, HD, N, S = map(int, vals)
                 cur = dict(T=T, NH=NH, HD=HD, N=N, S=S)
                 shapes.append(cur)
-            elif key == "lengths":
-                cur["lengths"] = list(map(int, vals))
-            elif key == "ours":
-                cur["ours"] = tuple(map(float, vals))
+            elif key in ("lengths", "ours") and cur is not None:
+                cur[key] = list(map(int, vals)) if key == "lengths" else tuple(map(float, vals))
             else:
-                sys.exit(f"error: {path}: unknown line starting with '{key}'")
+                raise ValueError(f"unexpected line starting with '{key}'")
+            if key == "ours" and len(cur["ours"]) != 3:
+                raise ValueError("'ours' needs 3 timings")
+        except ValueError as e:
+            sys.exit(f"error: {path}:{lineno}: {e}")
     for s in shapes:
-        if "lengths" not in s or "ours" not in s or sum(s["lengths"]) != s["N"]:
+        if "lengths" not in s or "ours" not in s or sum(s["lengths"]) != s["N"] or min(s["lengths"]) < 1:
             sys.exit(f"error: {path}: shape T={s['T']} is incomplete or its lengths do not sum to N")
+    if not shapes:
+        sys.exit(f"error: {path}: no shapes")
     return shapes
 
 
 def median_ms(fn, warmup=3, reps=20):
+    import torch
     for _ in range(warmup):
         fn()
     times = []
@@ -74,6 +82,9 @@ def main():
         print(__doc__)
         sys.exit(0 if len(sys.argv) == 2 else 1)
     shapes = read_report(sys.argv[1])
+    import torch  # imported here so --help and report errors need no torch
+    import torch.nn.attention.varlen as varlen
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     params = inspect.signature(varlen.varlen_attn).parameters
     print(f"varlen_attn{inspect.signature(varlen.varlen_attn)}")
     causal_kw = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
