@@ -19,6 +19,7 @@
 #
 # usage: dev/bench_train.sh [OUTDIR]   (GPU machine; env: STEPS, WARMUP, WORKLOADS, GPU_ARCH)
 set -uo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/bench}
 STEPS=${STEPS:-30}
 WARMUP=${WARMUP:-5}
@@ -55,6 +56,7 @@ declare -A MODEL=([gpt2-b32]=gpt2:d12 [gpt2-b64]=gpt2:d12 [llama1b]=llama:1B)
 declare -A ROWS=([gpt2-b32]=32 [gpt2-b64]=64 [llama1b]=8)
 declare -A SEQ=([gpt2-b32]=1024 [gpt2-b64]=1024 [llama1b]=2048)
 for w in $WORKLOADS; do
+    [ -n "${ROWS[$w]:-}" ] || { echo "bench_train: unknown workload '$w' (known: ${!ROWS[*]})"; exit 1; }
     B=${ROWS[$w]} T=${SEQ[$w]}
     echo "== $w: train_gpt -e ${MODEL[$w]} -b $B -t $T"
     with_peak_memory ./train_gpt -e "${MODEL[$w]}" -i "$OUT_DIR/synth/synth_train_*.bin" -j "" -b "$B" -t "$T" \

@@ -16,6 +16,7 @@
 #        (GPU machine; needs build/linux_docs/ or
 #        build/linux_docs.tar.xz, and a built ./train_gpt)
 set -uo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/curves}
 CORPUS=build/linux_docs
 STEPS=${CURVE_STEPS:-300}

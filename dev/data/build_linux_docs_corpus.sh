@@ -14,6 +14,7 @@
 #   .deb      a downloaded linux-source-* package; default: apt-get download linux-source-6.12
 # needs: apt-get (or the .deb), dpkg-deb, tar, xz, build/tools/write_shards (make tools)
 set -euo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 
 OUTDIR=${1:-build/linux_docs}
 DEB=${2:-}

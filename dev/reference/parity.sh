@@ -18,6 +18,7 @@
 #
 # usage: dev/reference/parity.sh [OUTDIR]   env: DATA (train shard glob), STEPS, ROWS, MODELS, ATTENTION, GPU_ARCH
 set -uo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/parity}
 DATA=${DATA:-data/fortunes_train_*.bin}
 STEPS=${STEPS:-200}
@@ -36,6 +37,7 @@ report() { # report NAME RC WHY
     if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1: $3"; failed=$((failed + 1)); fi
 }
 for name in $MODELS; do
+    [ -n "${DESCRIPTOR[$name]:-}" ] || { echo "FAIL parity: unknown model '$name' (known: ${!DESCRIPTOR[*]})"; exit 1; }
     W=$OUT_DIR/$name
     rm -rf "$W"
     mkdir -p "$W"

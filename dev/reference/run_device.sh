@@ -13,6 +13,7 @@
 #
 # usage: dev/reference/run_device.sh PART...   (env OUT: where results.tgz goes)
 set -uo pipefail
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT=${OUT:-build/device_out}
 WORK=build/reference_work
 mkdir -p "$OUT" "$WORK"
