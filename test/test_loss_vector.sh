@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_loss_vector.sh — llm.c's CI habit: the first 10 training losses of a
 # fixed tiny run are checked into test/loss_vector_tiny.log (main.log format,
-# recorded on an H100 with train_gpt at the commit that added the file), and
+# recorded on an H100 80GB HBM3 on 2026-11-25 with --record), and
 # train_gpt must reproduce each within TOL (absolute). A change that moves the
 # numbers (a kernel, the init, the data order, the optimizer) fails here;
 # if the move is intended, re-record the file and say why in the commit.
