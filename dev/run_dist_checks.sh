@@ -17,6 +17,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/dist_checks}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/dist_work_XXXXXX)
 LOGS=$WORK/logs
 RDZV=$(mktemp -d /tmp/packlm_rdzv_XXXXXX)
@@ -45,7 +46,7 @@ if ! ls data/fortunes_train_*.bin >/dev/null 2>&1; then
         python3 dev/data/synth_shards.py --out "$WORK/data" --tokens 2000000 >"$LOGS/synth.log" 2>&1
     DATA=(-i "$WORK/data/synth_train_*.bin" -j "")
 fi
-ARGS=(-e "gpt2:d12,L=2,C=128,NH=4" -b 4 -t 128 -d 1024 -x 10 -u 2 -l 1e-3 -v 0 -s 0 -n 5 --deterministic 1 --seed 7 "${DATA[@]}")
+ARGS=(-e "gpt2:d12,L=2,C=128,NH=2" -b 4 -t 128 -d 1024 -x 10 -u 2 -l 1e-3 -v 0 -s 0 -n 5 --deterministic 1 --seed 7 "${DATA[@]}")
 MPIRUN=(mpirun --allow-run-as-root -np 1 -x NCCL_NVLS_ENABLE -x NCCL_DEBUG)
 train() { # name, launcher... : 10 steps into $WORK/name
     local name=$1
@@ -62,11 +63,16 @@ same_as() { # run, reference run, label: identical loss lines and final model
     [ "$(losses "$WORK/$1" | wc -l)" -eq 10 ] || why="$(losses "$WORK/$1" | wc -l) loss lines, want 10 (see $1.log)"
     [ -z "$why" ] && [ "$(losses "$WORK/$1")" != "$(losses "$WORK/$2")" ] && why="loss lines differ from $2"
     [ -z "$why" ] && ! cmp -s "$WORK/$1/model_00000010.bin" "$WORK/$2/model_00000010.bin" && why="final model differs from $2"
-    if [ -z "$why" ]; then pass "$3"; else fail "$3" "$why"; fi
+    if [ -z "$why" ]; then pass "$3"; else fail "$3" "$why" && tail -n 8 "$LOGS/$1.log" | sed 's/^/    /'; fi
     return 0
 }
 
 train base ./train_gpt
+if [ "$(losses "$WORK/base" | wc -l)" -ne 10 ]; then
+    echo "FAIL baseline: the run without NCCL did not log 10 steps; its log ends:"
+    tail -n 25 "$LOGS/base.log"
+    exit 1
+fi
 train base_again ./train_gpt
 same_as base_again base "baseline_reproducible"
 for z in 0 1 2; do
