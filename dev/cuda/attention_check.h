@@ -199,7 +199,9 @@ static void attn_check_deterministic(const char *name, AttnProblem &p, int runs)
                              cudaMemcpyDeviceToHost));
         if (r > 0 && memcmp(first.data(), again.data(), n * sizeof(floatX)) != 0) identical = 0;
     }
-    check(identical, name, "dqkv differs between runs");
+    size_t unwritten = 0; /* identical poison would also compare equal */
+    for (floatX x : first) unwritten += !isfinite(__bfloat162float(x));
+    check(identical && unwritten == 0, name, "dqkv differs between runs or has %zu NaN/Inf values", unwritten);
 }
 
 /* ------------------------------------------------------------ the cases */
