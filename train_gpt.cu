@@ -139,16 +139,10 @@ static int resume_from_checkpoint(const TrainConfig *tc, Dist *d, ModelConfig *c
         zero_partition_init(&part, P, d->num_ranks, ZERO_SHARD_ALIGN);
         zero_opt_range(&part, tc->zero_stage, d->rank, &opt_offset, &S);
         TrainStateHeader h;
-        if (!checkpoint_read_state_header(state_path, &h)) {
-            if (h.num_ranks != (uint64_t)d->num_ranks)
-                die("resume: '%s' was written by a job of %llu ranks, this job has %d: resume with the same number "
-                    "of ranks (optimizer shards are not re-sharded)", state_path, (unsigned long long)h.num_ranks,
-                    d->num_ranks);
-            if (h.opt_offset != opt_offset || h.opt_size != S)
-                die("resume: '%s' holds the optimizer range [%llu, +%llu), this rank's range with -z %d is "
-                    "[%zu, +%zu): resume with the ZeRO stage the checkpoint was written with", state_path,
-                    (unsigned long long)h.opt_offset, (unsigned long long)h.opt_size, tc->zero_stage, opt_offset, S);
-        }
+        char why[512];
+        if (!checkpoint_read_state_header(state_path, &h) &&
+            zero_resume_problem(&part, tc->zero_stage, d->rank, h.num_ranks, h.opt_offset, h.opt_size, why, sizeof(why)))
+            die("resume: '%s' %s", state_path, why);
         *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
         *opt = (float *)malloc_or_die(3 * S * sizeof(float));
         const char *bad = checkpoint_read_state(state_path, &h, ls, sizeof(*ls), *opt, *opt + S, *opt + 2 * S, S);

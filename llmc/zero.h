@@ -34,6 +34,7 @@
 #define PACKLM_ZERO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "params.h"
@@ -86,6 +87,28 @@ static inline void zero_opt_range(const ZeroPartition *z, int stage, int rank, s
 {
     *offset = stage == 0 ? 0 : zero_shard_offset(z, rank);
     *size = stage == 0 ? z->total : zero_shard_size(z, rank);
+}
+
+/* Why rank `rank` of this job (partition z, ZeRO `stage`) cannot resume an
+ * optimizer shard saved by a job of `saved_ranks` ranks for the range
+ * [saved_offset, +saved_size): the message is written to msg and returned;
+ * NULL when it can. Shards are not re-sharded: another world size or another
+ * stage's range is refused. */
+static inline const char *zero_resume_problem(const ZeroPartition *z, int stage, int rank, size_t saved_ranks,
+                                              size_t saved_offset, size_t saved_size, char *msg, size_t len)
+{
+    size_t offset, size;
+    zero_opt_range(z, stage, rank, &offset, &size);
+    if (saved_ranks != (size_t)z->num_ranks)
+        snprintf(msg, len, "written by a job of %zu ranks, this job has %d: resume with the same number of ranks "
+                 "(optimizer shards are not re-sharded)", saved_ranks, z->num_ranks);
+    else if (saved_offset != offset || saved_size != size)
+        snprintf(msg, len, "holds the optimizer range [%zu, +%zu), rank %d's range with -z %d is [%zu, +%zu): "
+                 "resume with the ZeRO stage the checkpoint was written with", saved_offset, saved_size, rank, stage,
+                 offset, size);
+    else
+        return NULL;
+    return msg;
 }
 
 /* Intersection of [a, a+na) and [b, b+nb): returns its length, start in *start. */

@@ -321,6 +321,19 @@ static void test_memory(void)
         if (stage > 0) ranges_ok &= next == n;
     }
     check(ranges_ok, "zero_opt_ranges", "optimizer ranges do not tile the buffer (or stage 0 is not whole)");
+
+    /* resuming: the same ranks and range pass; another world size or stage is refused, naming both */
+    char msg[512];
+    size_t off1, size1;
+    zero_opt_range(&z, 1, 3, &off1, &size1);
+    check(zero_resume_problem(&z, 1, 3, (size_t)P, off1, size1, msg, sizeof(msg)) == NULL, "zero_resume_same_layout",
+          "refused: %s", msg);
+    const char *other_world = zero_resume_problem(&z, 1, 3, 2, off1, size1, msg, sizeof(msg));
+    check(other_world && strstr(msg, "2 ranks") && strstr(msg, "this job has 7"), "zero_resume_other_world_size",
+          "message: %s", other_world ? msg : "(accepted)");
+    const char *other_stage = zero_resume_problem(&z, 0, 3, (size_t)P, off1, size1, msg, sizeof(msg));
+    check(other_stage && strstr(msg, "ZeRO stage"), "zero_resume_other_stage", "message: %s",
+          other_stage ? msg : "(accepted)");
 }
 
 int main(void)
