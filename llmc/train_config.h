@@ -68,14 +68,14 @@ static inline void train_config_defaults(TrainConfig *c)
     c->B = 16;
     c->T = 1024;
     c->total_batch_tokens = 16384;
-    c->max_steps = 400;
+    c->max_steps = 200;
     c->lr = 6e-4f;
     c->warmup_steps = -1; /* not given: min(50, max_steps / 10), set after parsing */
     c->final_lr_frac = 0.1f;
     c->weight_decay = 0.1f;
-    c->val_every = 50;
+    c->val_every = 25;
     c->val_max_batches = 4;
-    c->sample_every = 200;
+    c->sample_every = 100;
     c->sample_tokens = 64;
     c->keep_last = 2;
     c->doc_mask = 1;
@@ -106,7 +106,7 @@ static inline void train_config_print_help(FILE *out)
         "  -t N       tokens per row (default 1024)\n"
         "  -d N       tokens per optimizer step; a multiple of B*T gives gradient accumulation (default 16384)\n"
         "optimization\n"
-        "  -x N       optimizer steps (default 400)\n"
+        "  -x N       optimizer steps (default 200)\n"
         "  -l LR      peak learning rate (default 6e-4)\n"
         "  -u N       warmup steps (default 50, or -x/10 when that is smaller)\n"
         "  -q F       final lr as a fraction of -l (default 0.1)\n"
@@ -117,9 +117,9 @@ static inline void train_config_print_help(FILE *out)
         "  --deterministic 1|0  bit-identical reruns and resumes; 0 lets attention use atomics (default 1)\n"
         "  --max-skips K  abort after K non-finite steps in a row (default 5)\n"
         "evaluation and output\n"
-        "  -v N       validation loss every N steps, 0 = never (default 50)\n"
+        "  -v N       validation loss every N steps, 0 = never (default 25)\n"
         "  -m N       validation batches (default 4)\n"
-        "  -s N       print a sample every N steps, 0 = never (default 200)\n"
+        "  -s N       print a sample every N steps, 0 = never (default 100)\n"
         "  -g N       sample length in tokens (default 64)\n"
         "  -o DIR     output directory: main.log and checkpoints (default: none)\n"
         "  -n N       checkpoint every N steps, 0 = only at the end when -o is set (default 0)\n"
