@@ -225,7 +225,8 @@ static inline void dist_file_rendezvous(Dist *d, ncclUniqueId *id, const char *d
                         missing += access(path, F_OK) != 0;
                     }
                     dist_fail(d, "%d of %d ranks (the first: rank %d) never reached the rendezvous in '%s' within %.0f s "
-                              "(did they start? is the directory on a filesystem every node shares?)",
+                              "(did they start? were all SLURM_NTASKS tasks launched by srun, not the batch script itself? "
+                              "is the directory on a filesystem every node shares?)",
                               missing, d->num_ranks - 1, r, dir, d->timeout_s);
                 }
                 usleep(20000);

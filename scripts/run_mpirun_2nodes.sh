@@ -10,7 +10,9 @@
 #   - passwordless ssh from this node to both nodes; the same OpenMPI, NCCL
 #     and CUDA on both;
 #   - this repository (with train_gpt built) and the data sit at the same path
-#     on both nodes (a shared filesystem, or copies);
+#     on both nodes (a shared filesystem, or copies); -o must be on a shared
+#     filesystem to resume (-y 1): rank 0 writes the model file, every rank its
+#     optimizer shard, and every rank reads the model file back;
 #   - the nodes reach each other over the network NCCL picks (InfiniBand if
 #     present, else TCP sockets); set NCCL_SOCKET_IFNAME / NCCL_IB_HCA to pin
 #     an interface, and OMPI_MCA_btl_tcp_if_include for MPI's own traffic;
