@@ -56,6 +56,7 @@ static inline void swiglu_check_width(const char *who, int F)
 static void swiglu_forward(floatX *out, const floatX *inp, int N, int F, cudaStream_t s)
 {
     swiglu_check_width("swiglu_forward", F);
+    if (N == 0) return;
     const int block = 256;
     swiglu_forward_kernel<<<(unsigned)CEIL_DIV((size_t)N * F / 8, (size_t)block), block, 0, s>>>(out, inp, N, F);
     cudaCheckLaunch();
@@ -64,6 +65,7 @@ static void swiglu_forward(floatX *out, const floatX *inp, int N, int F, cudaStr
 static void swiglu_backward(floatX *dinp, const floatX *dout, const floatX *inp, int N, int F, cudaStream_t s)
 {
     swiglu_check_width("swiglu_backward", F);
+    if (N == 0) return;
     const int block = 256;
     swiglu_backward_kernel<<<(unsigned)CEIL_DIV((size_t)N * F / 8, (size_t)block), block, 0, s>>>(dinp, dout, inp, N,
                                                                                                   F);

@@ -19,7 +19,6 @@
 #include "cuda_common.h"
 #include "rand.h"
 #include "test.h"
-#include "utils.h"
 
 /* fp32 -> nearest bf16 (ties to even), as __float2bfloat16 does, returned as fp32. */
 static inline float bf16_round(float x)

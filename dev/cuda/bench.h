@@ -9,6 +9,7 @@
 #define PACKLM_DEV_BENCH_H
 
 #include "../../test/kernel_checks.cuh"
+#include "utils.h"
 
 #define BENCH_REPS 20
 
@@ -32,13 +33,8 @@ static void dev_start(int argc, char **argv, const char *about)
 
 __global__ void fill_random_kernel(floatX *x, size_t n, float scale, unsigned int seed)
 {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        unsigned int h = (unsigned int)i * 0x9E3779B1u ^ seed;
-        h ^= h >> 15;
-        h *= 0x2c1b3c6du;
-        h ^= h >> 12;
-        x[i] = (floatX)(scale * ((float)(h & 0xffffu) / 32768.0f - 1.0f));
-    }
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = (floatX)(scale * ((float)(mix_hash(seed, i) & 0xffffu) / 32768.0f - 1.0f));
 }
 
 /* n bf16 values uniform in [-scale, scale), made on the device (freed by device_free_all). */

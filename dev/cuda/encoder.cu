@@ -15,7 +15,6 @@ static void bench_encoder(int N, int C, int V, int maxT)
         /* about 1 token in 5 from the 20 most frequent ids, like English text */
         inputs[i] = rng_below(&rng, 5) == 0 ? (int)rng_below(&rng, 20) : (int)rng_below(&rng, (uint64_t)V);
         pos[i] = i % 400; /* documents of 400 tokens */
-        (void)maxT;
     }
     int *d_inputs = upload(inputs), *d_pos = upload(pos);
     floatX *wte = device_random((size_t)V * C, 1.0f, 1), *wpe = device_random((size_t)maxT * C, 1.0f, 2);
