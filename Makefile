@@ -146,7 +146,7 @@ TEST_SCRIPTS := $(filter-out test/run_tests.sh,$(wildcard test/*.sh))
 GPU_TEST_SRCS := $(wildcard test/*.cu)
 GPU_TEST_BINS := $(patsubst test/%.cu,$(BUILD)/test/%,$(GPU_TEST_SRCS))
 
-$(BUILD)/test/%: test/%.c $(wildcard llmc/*.h) test/test.h
+$(BUILD)/test/%: test/%.c $(wildcard llmc/*.h test/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
 

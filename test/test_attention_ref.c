@@ -19,26 +19,10 @@
 
 #include "attention_ref.h"
 #include "batch.h"
-#include "rand.h"
+#include "fd_check.h"
 #include "synthetic_batch.h"
-#include "test.h"
-#include "utils.h"
 
 static Rng rng;
-
-static float *random_floats(size_t n)
-{
-    float *x = (float *)malloc_or_die(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = (float)rng_normal(&rng);
-    return x;
-}
-
-static float *nan_floats(size_t n)
-{
-    float *x = (float *)malloc_or_die(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = NAN;
-    return x;
-}
 
 /* Attention problem: shapes, segments and buffers. */
 typedef struct {
@@ -50,8 +34,8 @@ typedef struct {
 static Attn attn_create(int N, int NH, int NKV, int HD, const int *cu, int S)
 {
     const size_t W = (size_t)(NH + 2 * NKV) * HD;
-    Attn a = {N, NH, NKV, HD, S, cu, random_floats((size_t)N * W), nan_floats((size_t)N * NH * HD),
-              nan_floats((size_t)NH * N), random_floats((size_t)N * NH * HD), nan_floats((size_t)N * W)};
+    Attn a = {N, NH, NKV, HD, S, cu, random_floats(&rng, (size_t)N * W, 1.0), nan_floats((size_t)N * NH * HD),
+              nan_floats((size_t)NH * N), random_floats(&rng, (size_t)N * NH * HD, 1.0), nan_floats((size_t)N * W)};
     return a;
 }
 
@@ -67,8 +51,9 @@ static void attn_run(Attn *a)
 }
 
 /* L = sum(dout * out), accumulated in double. */
-static double probe_loss(Attn *a)
+static double probe_loss(void *ctx)
 {
+    Attn *a = (Attn *)ctx;
     attention_forward_cpu(a->out, a->lse, a->qkv, a->cu, a->S, a->N, a->NH, a->NKV, a->HD);
     double sum = 0.0;
     for (size_t i = 0; i < (size_t)a->N * a->NH * a->HD; i++) sum += (double)a->dout[i] * a->out[i];
@@ -82,19 +67,7 @@ static void test_finite_differences(void)
     Attn a = attn_create(16, 4, 2, 4, cu, 4);
     attn_run(&a);
     const size_t n = (size_t)a.N * (a.NH + 2 * a.NKV) * a.HD;
-    float *numeric = nan_floats(n);
-    const float h = 1e-2f;
-    for (size_t i = 0; i < n; i++) {
-        const float saved = a.qkv[i];
-        a.qkv[i] = saved + h;
-        const double plus = probe_loss(&a);
-        a.qkv[i] = saved - h;
-        const double minus = probe_loss(&a);
-        a.qkv[i] = saved;
-        numeric[i] = (float)((plus - minus) / (2.0 * h));
-    }
-    check_close("attention_backward dqkv (fd, GQA, packed)", a.dqkv, numeric, n, 2e-3);
-    free(numeric);
+    check_fd("attention_backward dqkv (fd, GQA, packed)", probe_loss, &a, a.qkv, a.dqkv, n, 1e-2f, 2e-3);
     attn_free(&a);
 }
 

@@ -17,27 +17,12 @@
 #include <string.h>
 
 #include "cpu_ref.h"
-#include "rand.h"
-#include "test.h"
+#include "fd_check.h"
 
 #define FD_STEP 1e-2f
 #define FD_TOL 2e-3
 
 static Rng rng;
-
-static float *random_floats(size_t n, double std)
-{
-    float *x = (float *)malloc_or_die(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = (float)(std * rng_normal(&rng));
-    return x;
-}
-
-static float *nan_floats(size_t n)
-{
-    float *x = (float *)malloc_or_die(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) x[i] = NAN;
-    return x;
-}
 
 /* ------------------------------------------------------------ the harness */
 
@@ -50,8 +35,9 @@ typedef struct {
     const float *probe; /* d L / d out */
 } Probe;
 
-static double probed_loss(const Probe *p)
+static double probed_loss(void *ctx)
 {
+    const Probe *p = (const Probe *)ctx;
     p->forward(p->op);
     double sum = 0.0;
     for (size_t k = 0; k < p->out_n; k++) sum += (double)p->probe[k] * p->out[k];
@@ -59,20 +45,9 @@ static double probed_loss(const Probe *p)
 }
 
 /* Compare `grad` (d L / d x, n elements) with central differences of L in x. */
-static void check_fd(const char *name, const Probe *p, float *x, const float *grad, size_t n)
+static void check_probe_fd(const char *name, Probe *p, float *x, const float *grad, size_t n)
 {
-    float *numeric = (float *)malloc_or_die(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        const float saved = x[i];
-        x[i] = saved + FD_STEP;
-        const double plus = probed_loss(p);
-        x[i] = saved - FD_STEP;
-        const double minus = probed_loss(p);
-        x[i] = saved;
-        numeric[i] = (float)((plus - minus) / (2.0 * FD_STEP));
-    }
-    check_close(name, grad, numeric, n, FD_TOL);
-    free(numeric);
+    check_fd(name, probed_loss, p, x, grad, n, FD_STEP, FD_TOL);
 }
 
 /* A gradient buffer pre-filled with noise; gradient_added() returns what backward added to it. */
@@ -83,7 +58,7 @@ typedef struct {
 
 static Grad grad_prefilled(size_t n)
 {
-    Grad d = {random_floats(n, 1.0), (float *)malloc_or_die(n * sizeof(float)), n};
+    Grad d = {random_floats(&rng, n, 1.0), (float *)malloc_or_die(n * sizeof(float)), n};
     memcpy(d.noise, d.g, n * sizeof(float));
     return d;
 }
@@ -119,14 +94,14 @@ static void test_encoder(void)
     /* repeated tokens and positions: their gradients must add up */
     const int N = 6, C = 5, V = 4, maxT = 3;
     const int inputs[] = {0, 2, 2, 3, 0, 2}, pos[] = {0, 1, 2, 0, 1, 0};
-    EncoderOp op = {nan_floats((size_t)N * C), random_floats((size_t)V * C, 1.0), random_floats((size_t)maxT * C, 1.0),
-                    inputs, pos, N, C};
-    float *probe = random_floats((size_t)N * C, 1.0);
+    EncoderOp op = {nan_floats((size_t)N * C), random_floats(&rng, (size_t)V * C, 1.0),
+                    random_floats(&rng, (size_t)maxT * C, 1.0), inputs, pos, N, C};
+    float *probe = random_floats(&rng, (size_t)N * C, 1.0);
     Probe p = {encoder_op, &op, op.out, (size_t)N * C, probe};
     Grad dwte = grad_prefilled((size_t)V * C), dwpe = grad_prefilled((size_t)maxT * C);
     encoder_backward_cpu(dwte.g, dwpe.g, probe, inputs, pos, N, C);
-    check_fd("encoder_backward dwte (fd)", &p, op.wte, gradient_added(&dwte), (size_t)V * C);
-    check_fd("encoder_backward dwpe (fd)", &p, op.wpe, gradient_added(&dwpe), (size_t)maxT * C);
+    check_probe_fd("encoder_backward dwte (fd)", &p, op.wte, gradient_added(&dwte), (size_t)V * C);
+    check_probe_fd("encoder_backward dwpe (fd)", &p, op.wpe, gradient_added(&dwpe), (size_t)maxT * C);
 
     /* forward: token row plus position row; llama (wpe NULL): the token row alone */
     encoder_forward_cpu(op.out, inputs, pos, op.wte, op.wpe, N, C);
@@ -166,10 +141,10 @@ static void test_norm(int rms)
     const int N = 5, C = 12;
     const char *name = rms ? "rmsnorm" : "layernorm";
     /* rows with an offset and a scale, so mean and variance both matter */
-    NormOp op = {nan_floats((size_t)N * C), nan_floats(N), nan_floats(N), random_floats((size_t)N * C, 2.0),
-                 random_floats(C, 1.0), random_floats(C, 1.0), N, C, rms};
+    NormOp op = {nan_floats((size_t)N * C), nan_floats(N), nan_floats(N), random_floats(&rng, (size_t)N * C, 2.0),
+                 random_floats(&rng, C, 1.0), random_floats(&rng, C, 1.0), N, C, rms};
     for (int i = 0; i < N * C; i++) op.inp[i] += 0.5f * (i / C);
-    float *probe = random_floats((size_t)N * C, 1.0);
+    float *probe = random_floats(&rng, (size_t)N * C, 1.0);
     Probe p = {norm_op, &op, op.out, (size_t)N * C, probe};
     norm_op(&op);
     Grad dinp = grad_prefilled((size_t)N * C), dw = grad_prefilled(C), db = grad_prefilled(C);
@@ -177,10 +152,10 @@ static void test_norm(int rms)
     else layernorm_backward_cpu(dinp.g, dw.g, db.g, probe, op.inp, op.weight, op.mean, op.rstd, N, C);
     char label[128];
     snprintf(label, sizeof(label), "%s_backward dinp (fd)", name);
-    check_fd(label, &p, op.inp, gradient_added(&dinp), (size_t)N * C);
+    check_probe_fd(label, &p, op.inp, gradient_added(&dinp), (size_t)N * C);
     snprintf(label, sizeof(label), "%s_backward dweight (fd)", name);
-    check_fd(label, &p, op.weight, gradient_added(&dw), C);
-    if (!rms) check_fd("layernorm_backward dbias (fd)", &p, op.bias, gradient_added(&db), C);
+    check_probe_fd(label, &p, op.weight, gradient_added(&dw), C);
+    if (!rms) check_probe_fd("layernorm_backward dbias (fd)", &p, op.bias, gradient_added(&db), C);
 
     /* forward with weight 1, bias 0: rows have mean 0 and variance 1 (layernorm) or mean square 1 (rmsnorm) */
     for (int c = 0; c < C; c++) op.weight[c] = 1.0f, op.bias[c] = 0.0f;
@@ -217,21 +192,21 @@ static void test_matmul(void)
 {
     /* N = 37 is not a multiple of the backward's row tile */
     const int N = 37, C = 7, OC = 5;
-    MatmulOp op = {nan_floats((size_t)N * OC), random_floats((size_t)N * C, 1.0), random_floats((size_t)OC * C, 1.0),
-                   random_floats(OC, 1.0), N, C, OC};
-    float *probe = random_floats((size_t)N * OC, 1.0);
+    MatmulOp op = {nan_floats((size_t)N * OC), random_floats(&rng, (size_t)N * C, 1.0),
+                   random_floats(&rng, (size_t)OC * C, 1.0), random_floats(&rng, OC, 1.0), N, C, OC};
+    float *probe = random_floats(&rng, (size_t)N * OC, 1.0);
     Probe p = {matmul_op, &op, op.out, (size_t)N * OC, probe};
     Grad dinp = grad_prefilled((size_t)N * C), dw = grad_prefilled((size_t)OC * C), db = grad_prefilled(OC);
     matmul_backward_cpu(dinp.g, dw.g, db.g, probe, op.inp, op.weight, N, C, OC);
-    check_fd("matmul_backward dinp (fd)", &p, op.inp, gradient_added(&dinp), (size_t)N * C);
-    check_fd("matmul_backward dweight (fd)", &p, op.weight, gradient_added(&dw), (size_t)OC * C);
-    check_fd("matmul_backward dbias (fd)", &p, op.bias, gradient_added(&db), OC);
+    check_probe_fd("matmul_backward dinp (fd)", &p, op.inp, gradient_added(&dinp), (size_t)N * C);
+    check_probe_fd("matmul_backward dweight (fd)", &p, op.weight, gradient_added(&dw), (size_t)OC * C);
+    check_probe_fd("matmul_backward dbias (fd)", &p, op.bias, gradient_added(&db), OC);
 
     /* forward with a permutation matrix W (row o picks input column perm[o]): out[i][o] = inp[i][perm[o]] + b[o] */
     const int D = 6, perm[] = {3, 0, 5, 1, 4, 2};
-    float *inp = random_floats((size_t)N * D, 1.0);
+    float *inp = random_floats(&rng, (size_t)N * D, 1.0);
     MatmulOp sq = {nan_floats((size_t)N * D), inp, (float *)calloc_or_die((size_t)D * D, sizeof(float)),
-                   random_floats(D, 1.0), N, D, D};
+                   random_floats(&rng, D, 1.0), N, D, D};
     for (int o = 0; o < D; o++) sq.weight[o * D + perm[o]] = 1.0f;
     matmul_op(&sq);
     int ok = 1;
@@ -267,15 +242,15 @@ static void test_activation(int swiglu)
     const int N = 6, F = 9;
     const size_t in_n = (size_t)N * F * (swiglu ? 2 : 1), out_n = (size_t)N * F;
     const char *name = swiglu ? "swiglu" : "gelu";
-    ActivationOp op = {nan_floats(out_n), random_floats(in_n, 2.0), N, F, swiglu};
-    float *probe = random_floats(out_n, 1.0);
+    ActivationOp op = {nan_floats(out_n), random_floats(&rng, in_n, 2.0), N, F, swiglu};
+    float *probe = random_floats(&rng, out_n, 1.0);
     Probe p = {activation_op, &op, op.out, out_n, probe};
     Grad dinp = grad_prefilled(in_n);
     if (swiglu) swiglu_backward_cpu(dinp.g, probe, op.inp, N, F);
     else gelu_backward_cpu(dinp.g, op.inp, probe, out_n);
     char label[128];
     snprintf(label, sizeof(label), "%s_backward dinp (fd)", name);
-    check_fd(label, &p, op.inp, gradient_added(&dinp), in_n);
+    check_probe_fd(label, &p, op.inp, gradient_added(&dinp), in_n);
 
     /*
      * Both are x * s(x) with s(x) + s(-x) = 1 (s = sigmoid for silu, (1 + tanh)/2
@@ -330,12 +305,12 @@ static void test_rope(void)
 {
     const int N = 5, NH = 4, NKV = 2, HD = 8, W = (NH + 2 * NKV) * HD;
     const int pos[] = {0, 1, 2, 7, 300};
-    RopeOp op = {nan_floats((size_t)N * W), random_floats((size_t)N * W, 1.0), pos, N, NH, NKV, HD, 10000.0f};
-    float *probe = random_floats((size_t)N * W, 1.0);
+    RopeOp op = {nan_floats((size_t)N * W), random_floats(&rng, (size_t)N * W, 1.0), pos, N, NH, NKV, HD, 10000.0f};
+    float *probe = random_floats(&rng, (size_t)N * W, 1.0);
     Probe p = {rope_op, &op, op.out, (size_t)N * W, probe};
     Grad dinp = grad_prefilled((size_t)N * W);
     rope_backward_cpu(dinp.g, probe, pos, N, NH, NKV, HD, op.theta);
-    check_fd("rope_backward dinp (fd)", &p, op.inp, gradient_added(&dinp), (size_t)N * W);
+    check_probe_fd("rope_backward dinp (fd)", &p, op.inp, gradient_added(&dinp), (size_t)N * W);
 
     rope_op(&op);
     /* position 0 is the identity; v heads are copied at every position */
@@ -354,7 +329,8 @@ static void test_rope(void)
           "got %g %g, want %g %g", (double)y[0], (double)y[HD / 2 + 1], want0, want1);
     /* q.k after RoPE depends only on the position difference: shift both positions by 5 */
     const int base_pos[] = {3, 1}, shifted_pos[] = {8, 6};
-    float *pair = random_floats((size_t)2 * W, 1.0), *a = nan_floats((size_t)2 * W), *b = nan_floats((size_t)2 * W);
+    float *pair = random_floats(&rng, (size_t)2 * W, 1.0);
+    float *a = nan_floats((size_t)2 * W), *b = nan_floats((size_t)2 * W);
     rope_forward_cpu(a, pair, base_pos, 2, NH, NKV, HD, op.theta);
     rope_forward_cpu(b, pair, shifted_pos, 2, NH, NKV, HD, op.theta);
     double worst = 0.0;
@@ -388,7 +364,7 @@ static void test_classifier(void)
     /* V = 11 real columns padded to 16; token 2 has no target */
     const int N = 5, V = 11, Vp = 16;
     const int targets[] = {3, 0, -1, 10, 3};
-    ClassifierOp op = {nan_floats(N), nan_floats((size_t)N * Vp), random_floats((size_t)N * Vp, 2.0), targets,
+    ClassifierOp op = {nan_floats(N), nan_floats((size_t)N * Vp), random_floats(&rng, (size_t)N * Vp, 2.0), targets,
                        N, V, Vp};
     const float dloss = 1.0f / 4.0f; /* the mean over the 4 tokens with a target */
     float probe[5];
@@ -398,7 +374,7 @@ static void test_classifier(void)
     Grad dlogits = grad_prefilled((size_t)N * Vp);
     classifier_backward_cpu(dlogits.g, op.probs, targets, dloss, N, V, Vp);
     const float *grad = gradient_added(&dlogits);
-    check_fd("classifier_backward dlogits (fd)", &p, op.logits, grad, (size_t)N * Vp);
+    check_probe_fd("classifier_backward dlogits (fd)", &p, op.logits, grad, (size_t)N * Vp);
 
     classifier_op(&op);
     int ok = 1;
@@ -434,7 +410,7 @@ static void test_classifier(void)
 static void test_residual(void)
 {
     const size_t n = 13;
-    float *a = random_floats(n, 1.0), *b = random_floats(n, 1.0), *out = nan_floats(n);
+    float *a = random_floats(&rng, n, 1.0), *b = random_floats(&rng, n, 1.0), *out = nan_floats(n);
     residual_forward_cpu(out, a, b, n);
     int ok = 1;
     for (size_t i = 0; i < n; i++) ok &= out[i] == a[i] + b[i];
@@ -450,13 +426,13 @@ static void test_adamw(void)
      */
     const size_t n = 9;
     const float lr = 0.1f, wd = 0.5f, eps = 1e-8f;
-    float *p = random_floats(n, 1.0), *g = random_floats(n, 1.0), *want = nan_floats(n);
+    float *p = random_floats(&rng, n, 1.0), *g = random_floats(&rng, n, 1.0), *want = nan_floats(n);
     float *m = (float *)calloc_or_die(n, sizeof(float)), *v = (float *)calloc_or_die(n, sizeof(float));
     for (size_t i = 0; i < n; i++) want[i] = p[i] - lr * (g[i] / (fabsf(g[i]) + eps) + wd * p[i]);
     adamw_update_cpu(p, g, m, v, n, lr, 0.9f, 0.95f, eps, wd, 1);
     check_close("adamw_update first step = lr * (sign(g) + wd * p)", p, want, n, 1e-6);
     /* it minimises a quadratic: f(p) = sum (p - target)^2 / 2, gradient p - target */
-    float *target = random_floats(n, 1.0);
+    float *target = random_floats(&rng, n, 1.0);
     memset(m, 0, n * sizeof(float));
     memset(v, 0, n * sizeof(float));
     for (int step = 1; step <= 2000; step++) {

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fd_check.h"
 #include "model_cpu.h"
 #include "synthetic_batch.h"
-#include "test.h"
 
 #define VOCAB 37
 
@@ -35,16 +35,28 @@ static void fill_test_batch(PackedBatch *b, unsigned long long seed)
     synthetic_batch_from_lengths(b, lengths, padding, 5, VOCAB, &rng);
 }
 
-/* Move all parameters off their init (biases and norm weights included) so every gradient is non-trivial. */
-static void jitter_params(CpuModel *m, double std, unsigned long long seed)
+/* Model `descriptor` for batches of B rows of T tokens, initialised from `seed`; then every parameter (biases
+   and norm weights included) moves off its init by normal(0, 0.1) noise from seed + 1, so every gradient is
+   non-trivial. */
+static void create_jittered_model(CpuModel *m, const char *descriptor, int B, int T, unsigned long long seed)
 {
-    Rng rng = rng_create(seed);
-    for (size_t i = 0; i < m->layout.total; i++) m->params[i] += (float)(std * rng_normal(&rng));
+    ModelConfig cfg;
+    model_config_parse(&cfg, descriptor);
+    cpu_model_create(m, &cfg, B, T, seed);
+    Rng rng = rng_create(seed + 1);
+    for (size_t i = 0; i < m->layout.total; i++) m->params[i] += (float)(0.1 * rng_normal(&rng));
 }
 
-static float model_loss(CpuModel *m, const PackedBatch *b)
+/* The model and the batch its loss is measured on, for fd_derivative. */
+typedef struct {
+    CpuModel *m;
+    const PackedBatch *b;
+} ModelLoss;
+
+static double model_loss(void *ctx)
 {
-    return cpu_model_forward(m, b, 0);
+    const ModelLoss *l = (const ModelLoss *)ctx;
+    return cpu_model_forward(l->m, l->b, 0);
 }
 
 /*
@@ -58,16 +70,15 @@ static float model_loss(CpuModel *m, const PackedBatch *b)
 #define SAMPLES 12
 static void check_model_gradients(const char *descriptor, unsigned long long seed)
 {
-    ModelConfig cfg;
-    model_config_parse(&cfg, descriptor);
     PackedBatch b;
     packed_batch_alloc(&b, 2, 8);
     fill_test_batch(&b, seed);
     CpuModel m;
-    cpu_model_create(&m, &cfg, 2, 8, seed);
-    jitter_params(&m, 0.1, seed + 1);
+    create_jittered_model(&m, descriptor, 2, 8, seed);
+    const ModelConfig cfg = m.cfg;
     cpu_model_zero_grad(&m);
-    model_loss(&m, &b);
+    ModelLoss loss = {&m, &b};
+    model_loss(&loss);
     cpu_model_backward(&m, &b);
 
     Rng rng = rng_create(seed + 2);
@@ -81,13 +92,7 @@ static void check_model_gradients(const char *descriptor, unsigned long long see
         float analytic[SAMPLES], numeric[SAMPLES];
         for (int k = 0; k < SAMPLES; k++) {
             const size_t i = m.layout.offset[t] + rng_below(&rng, range);
-            const float saved = m.params[i];
-            m.params[i] = saved + h;
-            const double plus = model_loss(&m, &b);
-            m.params[i] = saved - h;
-            const double minus = model_loss(&m, &b);
-            m.params[i] = saved;
-            numeric[k] = (float)((plus - minus) / (2.0 * h));
+            numeric[k] = fd_derivative(model_loss, &loss, &m.params[i], h);
             analytic[k] = m.grads[i];
         }
         char name[200];
@@ -114,8 +119,6 @@ static void check_model_gradients(const char *descriptor, unsigned long long see
  */
 static void check_packing_independence(const char *descriptor)
 {
-    ModelConfig cfg;
-    model_config_parse(&cfg, descriptor);
     PackedBatch alone, packed;
     packed_batch_alloc(&alone, 1, 8);
     packed_batch_alloc(&packed, 1, 8);
@@ -128,8 +131,7 @@ static void check_packing_independence(const char *descriptor)
     memcpy(packed.targets + 2, alone.targets, 6 * sizeof(int));
 
     CpuModel m;
-    cpu_model_create(&m, &cfg, 1, 8, 11);
-    jitter_params(&m, 0.1, 12);
+    create_jittered_model(&m, descriptor, 1, 8, 11);
     float want[6], got[6];
     cpu_model_forward(&m, &alone, 0);
     memcpy(want, m.losses, sizeof(want));
@@ -150,8 +152,6 @@ static void check_packing_independence(const char *descriptor)
 /* Rows 0 and 1 as two micro-batches with the global loss_count == the whole batch at once. */
 static void check_gradient_accumulation(const char *descriptor)
 {
-    ModelConfig cfg;
-    model_config_parse(&cfg, descriptor);
     PackedBatch whole, half[2];
     packed_batch_alloc(&whole, 2, 8);
     fill_test_batch(&whole, 21);
@@ -171,8 +171,7 @@ static void check_gradient_accumulation(const char *descriptor)
     for (int i = 0; i < 16; i++) count += whole.targets[i] != -1;
 
     CpuModel m;
-    cpu_model_create(&m, &cfg, 2, 8, 31);
-    jitter_params(&m, 0.1, 32);
+    create_jittered_model(&m, descriptor, 2, 8, 31);
     cpu_model_zero_grad(&m);
     const float whole_loss = cpu_model_forward(&m, &whole, 0);
     cpu_model_backward(&m, &whole);
