@@ -7,6 +7,8 @@
  * plus long flags for packlm's own settings (--packing, --doc-mask, --seed,
  * --grad-clip, --dump-batches, --dump-grads, --deterministic, --max-skips).
  *
+ * Each flag is one row of the table TRAIN_FLAGS (name, kind of value, the
+ * TrainConfig field it sets, accepted range); one parser serves them all.
  * train_config_parse never exits: it returns NULL on success or a message
  * naming the bad flag, so the trainer can print it and tests can check it.
  * Shapes: one optimizer step sees total_batch_tokens = B * T * num_ranks *
@@ -136,51 +138,97 @@ static inline void train_config_print_help(FILE *out)
         "  -h, --help this text\n");
 }
 
-/* Parse helpers: 0 on success, else the message is in err. */
-static inline int train_config_long(const char *flag, const char *text, long lo, long hi, long *out,
-                                    char *err, size_t errlen)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0') {
-        snprintf(err, errlen, "flag %s: '%s' is not an integer", flag, text);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        snprintf(err, errlen, "flag %s: %ld is out of range [%ld, %ld]", flag, v, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
+/* How a flag's value is read, and the type of the TrainConfig field it sets. */
+typedef enum {
+    FLAG_TEXT,  /* const char *, the argv string itself */
+    FLAG_INT,   /* int, a decimal integer in [lo, hi] */
+    FLAG_LONG,  /* long, a decimal integer in [lo, hi] */
+    FLAG_U64,   /* unsigned long long, a decimal integer in [lo, hi] */
+    FLAG_FLOAT, /* float, a real number in [lo, hi] */
+} TrainFlagKind;
 
-static inline int train_config_float(const char *flag, const char *text, double lo, double hi, float *out,
-                                     char *err, size_t errlen)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end != '\0' || v != v) {
-        snprintf(err, errlen, "flag %s: '%s' is not a number", flag, text);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        snprintf(err, errlen, "flag %s: %g is out of range [%g, %g]", flag, v, lo, hi);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
-
-/* The integer flags: name, field, range. */
+/* One flag: its name, its kind, the field it sets, the range of its value
+   (lo and hi are whole numbers for the integer kinds, unused for text). */
 typedef struct {
     const char *flag;
+    TrainFlagKind kind;
     size_t offset;
-    long lo, hi;
-} TrainIntFlag;
+    double lo, hi;
+} TrainFlag;
 
-#define TRAIN_INT_FLAG(f, field, lo, hi) {f, offsetof(TrainConfig, field), lo, hi}
+#define TRAIN_FLAG(f, kind, field, lo, hi) {f, kind, offsetof(TrainConfig, field), lo, hi}
+
+/* Every flag but -h/--help, in the order of the --help text. */
+static const TrainFlag TRAIN_FLAGS[] = {
+    TRAIN_FLAG("-i", FLAG_TEXT, train_pattern, 0, 0),
+    TRAIN_FLAG("-j", FLAG_TEXT, val_pattern, 0, 0),
+    TRAIN_FLAG("--packing", FLAG_TEXT, packing, 0, 0),
+    TRAIN_FLAG("--doc-mask", FLAG_INT, doc_mask, 0, 1),
+    TRAIN_FLAG("--dump-batches", FLAG_TEXT, dump_batches, 0, 0),
+    TRAIN_FLAG("--dump-grads", FLAG_TEXT, dump_grads, 0, 0),
+    TRAIN_FLAG("-e", FLAG_TEXT, model, 0, 0),
+    TRAIN_FLAG("-b", FLAG_INT, B, 1, 1 << 20),
+    TRAIN_FLAG("-t", FLAG_INT, T, 1, 1 << 20),
+    TRAIN_FLAG("-d", FLAG_LONG, total_batch_tokens, 1, 1L << 40),
+    TRAIN_FLAG("-x", FLAG_INT, max_steps, 1, 1000000000L),
+    TRAIN_FLAG("-l", FLAG_FLOAT, lr, 0.0, 10.0),
+    TRAIN_FLAG("-u", FLAG_INT, warmup_steps, 0, 1000000000L),
+    TRAIN_FLAG("-q", FLAG_FLOAT, final_lr_frac, 0.0, 1.0),
+    TRAIN_FLAG("-k", FLAG_TEXT, schedule, 0, 0),
+    TRAIN_FLAG("-c", FLAG_FLOAT, weight_decay, 0.0, 10.0),
+    TRAIN_FLAG("--grad-clip", FLAG_FLOAT, grad_clip, 0.0, 1e9),
+    TRAIN_FLAG("--seed", FLAG_U64, seed, 0, 1L << 62),
+    TRAIN_FLAG("--deterministic", FLAG_INT, deterministic, 0, 1),
+    TRAIN_FLAG("--max-skips", FLAG_INT, max_skips, 1, 1000000),
+    TRAIN_FLAG("-v", FLAG_INT, val_every, 0, 1000000000L),
+    TRAIN_FLAG("-m", FLAG_INT, val_max_batches, 1, 1000000000L),
+    TRAIN_FLAG("-s", FLAG_INT, sample_every, 0, 1000000000L),
+    TRAIN_FLAG("-g", FLAG_INT, sample_tokens, 1, 1 << 20),
+    TRAIN_FLAG("-o", FLAG_TEXT, output_dir, 0, 0),
+    TRAIN_FLAG("-n", FLAG_INT, checkpoint_every, 0, 1000000000L),
+    TRAIN_FLAG("-nk", FLAG_INT, keep_last, 0, 1000000),
+    TRAIN_FLAG("-y", FLAG_INT, resume, 0, 1),
+    TRAIN_FLAG("-z", FLAG_INT, zero_stage, 0, 2),
+    TRAIN_FLAG("--rendezvous", FLAG_TEXT, rendezvous, 0, 0),
+    TRAIN_FLAG("--dist-timeout", FLAG_FLOAT, dist_timeout, 1.0, 1e6),
+    TRAIN_FLAG("-r", FLAG_INT, recompute, 0, 2),
+};
+
+/* Read `text` as the value of flag f into its field of *c. 0 on success, else the message is in err. */
+static inline int train_flag_set(const TrainFlag *f, const char *text, TrainConfig *c, char *err, size_t errlen)
+{
+    void *field = (char *)c + f->offset;
+    char *end = NULL;
+    errno = 0;
+    if (f->kind == FLAG_TEXT) {
+        *(const char **)field = text;
+    } else if (f->kind == FLAG_FLOAT) {
+        const double v = strtod(text, &end);
+        if (errno || end == text || *end != '\0' || v != v) {
+            snprintf(err, errlen, "flag %s: '%s' is not a number", f->flag, text);
+            return -1;
+        }
+        if (v < f->lo || v > f->hi) {
+            snprintf(err, errlen, "flag %s: %g is out of range [%g, %g]", f->flag, v, f->lo, f->hi);
+            return -1;
+        }
+        *(float *)field = (float)v;
+    } else {
+        const long v = strtol(text, &end, 10), lo = (long)f->lo, hi = (long)f->hi;
+        if (errno || end == text || *end != '\0') {
+            snprintf(err, errlen, "flag %s: '%s' is not an integer", f->flag, text);
+            return -1;
+        }
+        if (v < lo || v > hi) {
+            snprintf(err, errlen, "flag %s: %ld is out of range [%ld, %ld]", f->flag, v, lo, hi);
+            return -1;
+        }
+        if (f->kind == FLAG_INT) *(int *)field = (int)v;
+        else if (f->kind == FLAG_LONG) *(long *)field = v;
+        else *(unsigned long long *)field = (unsigned long long)v;
+    }
+    return 0;
+}
 
 static inline const char *train_config_check(const TrainConfig *c, char *err, size_t errlen);
 
@@ -190,16 +238,7 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
  */
 static inline const char *train_config_parse(TrainConfig *c, int argc, char **argv, char *err, size_t errlen)
 {
-    static const TrainIntFlag ints[] = {
-        TRAIN_INT_FLAG("-b", B, 1, 1 << 20), TRAIN_INT_FLAG("-t", T, 1, 1 << 20),
-        TRAIN_INT_FLAG("-x", max_steps, 1, 1000000000L), TRAIN_INT_FLAG("-u", warmup_steps, 0, 1000000000L),
-        TRAIN_INT_FLAG("-v", val_every, 0, 1000000000L), TRAIN_INT_FLAG("-m", val_max_batches, 1, 1000000000L),
-        TRAIN_INT_FLAG("-s", sample_every, 0, 1000000000L), TRAIN_INT_FLAG("-g", sample_tokens, 1, 1 << 20),
-        TRAIN_INT_FLAG("-n", checkpoint_every, 0, 1000000000L), TRAIN_INT_FLAG("-nk", keep_last, 0, 1000000),
-        TRAIN_INT_FLAG("-y", resume, 0, 1), TRAIN_INT_FLAG("-z", zero_stage, 0, 2),
-        TRAIN_INT_FLAG("-r", recompute, 0, 2), TRAIN_INT_FLAG("--doc-mask", doc_mask, 0, 1),
-        TRAIN_INT_FLAG("--deterministic", deterministic, 0, 1), TRAIN_INT_FLAG("--max-skips", max_skips, 1, 1000000),
-    };
+    const size_t num_flags = sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]);
     train_config_defaults(c);
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
@@ -209,45 +248,13 @@ static inline const char *train_config_parse(TrainConfig *c, int argc, char **ar
             return err;
         }
         const char *value = argv[++i];
-        int known = 0, bad = 0;
-        for (size_t k = 0; k < sizeof(ints) / sizeof(ints[0]) && !known; k++) {
-            if (strcmp(flag, ints[k].flag) != 0) continue;
-            long v;
-            known = 1;
-            bad = train_config_long(flag, value, ints[k].lo, ints[k].hi, &v, err, errlen);
-            if (!bad) *(int *)((char *)c + ints[k].offset) = (int)v;
-        }
-        if (known) {
-            if (bad) return err;
-            continue;
-        }
-        long v;
-        if (strcmp(flag, "-i") == 0) c->train_pattern = value;
-        else if (strcmp(flag, "-j") == 0) c->val_pattern = value;
-        else if (strcmp(flag, "-e") == 0) c->model = value;
-        else if (strcmp(flag, "-o") == 0) c->output_dir = value;
-        else if (strcmp(flag, "-k") == 0) c->schedule = value;
-        else if (strcmp(flag, "--packing") == 0) c->packing = value;
-        else if (strcmp(flag, "--dump-batches") == 0) c->dump_batches = value;
-        else if (strcmp(flag, "--rendezvous") == 0) c->rendezvous = value;
-        else if (strcmp(flag, "--dist-timeout") == 0)
-            bad = train_config_float(flag, value, 1.0, 1e6, &c->dist_timeout, err, errlen);
-        else if (strcmp(flag, "--dump-grads") == 0) c->dump_grads = value;
-        else if (strcmp(flag, "-d") == 0) {
-            bad = train_config_long(flag, value, 1, 1L << 40, &v, err, errlen);
-            c->total_batch_tokens = v;
-        } else if (strcmp(flag, "--seed") == 0) {
-            bad = train_config_long(flag, value, 0, 1L << 62, &v, err, errlen);
-            c->seed = (unsigned long long)v;
-        } else if (strcmp(flag, "-l") == 0) bad = train_config_float(flag, value, 0.0, 10.0, &c->lr, err, errlen);
-        else if (strcmp(flag, "-q") == 0) bad = train_config_float(flag, value, 0.0, 1.0, &c->final_lr_frac, err, errlen);
-        else if (strcmp(flag, "-c") == 0) bad = train_config_float(flag, value, 0.0, 10.0, &c->weight_decay, err, errlen);
-        else if (strcmp(flag, "--grad-clip") == 0) bad = train_config_float(flag, value, 0.0, 1e9, &c->grad_clip, err, errlen);
-        else {
+        size_t k = 0;
+        while (k < num_flags && strcmp(flag, TRAIN_FLAGS[k].flag) != 0) k++;
+        if (k == num_flags) {
             snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
             return err;
         }
-        if (bad) return err;
+        if (train_flag_set(&TRAIN_FLAGS[k], value, c, err, errlen) != 0) return err;
     }
     if (c->warmup_steps < 0) c->warmup_steps = c->max_steps / 10 < 50 ? c->max_steps / 10 : 50;
     return train_config_check(c, err, errlen);
