@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "dataloader.h"
+#include "shard_file.h"
 #include "test.h"
 
 #define ID_BASE 60000
@@ -207,22 +208,6 @@ typedef struct {
     int64_t *doc_of;   /* (n) document index of stream token g */
     int64_t *doc_start;/* (num_docs + 1) */
 } TestData;
-
-static void write_shard_file(const char *path, const uint32_t *tokens, int64_t n, int token_bytes)
-{
-    int32_t header[SHARD_HEADER_INTS] = {0};
-    header[0] = token_bytes == 2 ? SHARD_MAGIC_U16 : SHARD_MAGIC_U32;
-    header[1] = token_bytes == 2 ? SHARD_VERSION_U16 : SHARD_VERSION_U32;
-    header[2] = (int32_t)n;
-    FILE *f = fopen_or_die(path, "wb");
-    fwrite_or_die(header, sizeof(header), 1, f, path);
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t t16 = (uint16_t)tokens[i];
-        if (token_bytes == 2) fwrite_or_die(&t16, 2, 1, f, path);
-        else fwrite_or_die(&tokens[i], 4, 1, f, path);
-    }
-    fclose_or_die(f, path);
-}
 
 /* num_shards uint32 shards of docs_per_shard random documents each. */
 static void make_test_data(TestData *td, uint64_t seed, int num_shards, int docs_per_shard, int T)

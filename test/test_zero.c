@@ -13,6 +13,7 @@
 #include "dataloader.h"
 #include "params.h"
 #include "rand.h"
+#include "shard_file.h"
 #include "test.h"
 #include "zero.h"
 
@@ -228,14 +229,10 @@ static void test_data_partition(void)
 /* A shard of random documents (llm.c format, uint16 tokens) at `path`. */
 static void write_test_shard(const char *path, int num_tokens, Rng *rng)
 {
-    int header[256] = {20240520, 1, num_tokens};
-    unsigned short *tokens = (unsigned short *)malloc_or_die((size_t)num_tokens * sizeof(unsigned short));
+    uint32_t *tokens = (uint32_t *)malloc_or_die((size_t)num_tokens * sizeof(uint32_t));
     for (int i = 0; i < num_tokens; i++)
-        tokens[i] = (unsigned short)(i == 0 || rng_below(rng, 40) == 0 ? SHARD_EOT : rng_below(rng, 50000));
-    FILE *f = fopen_or_die(path, "wb");
-    fwrite_or_die(header, sizeof(int), 256, f, path);
-    fwrite_or_die(tokens, sizeof(unsigned short), (size_t)num_tokens, f, path);
-    fclose_or_die(f, path);
+        tokens[i] = (uint32_t)(i == 0 || rng_below(rng, 40) == 0 ? SHARD_EOT : rng_below(rng, 50000));
+    write_shard_file(path, tokens, num_tokens, 2);
     free(tokens);
 }
 
