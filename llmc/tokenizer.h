@@ -98,20 +98,32 @@ static inline size_t tokenizer_table_size(size_t entries)
 
 static inline size_t tokenizer_token_length(const Tokenizer *t, int id) { return t->offset[id + 1] - t->offset[id]; }
 
+/* 1 if token id is spelled exactly s[0..n). */
+static inline int tokenizer_spells(const Tokenizer *t, int id, const unsigned char *s, size_t n)
+{
+    return tokenizer_token_length(t, id) == n && memcmp(t->bytes + t->offset[id], s, n) == 0;
+}
+
+/* The pair map's key of the adjacent tokens (left, right). */
+static inline uint64_t tokenizer_pair_key(int left, int right)
+{
+    return (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+}
+
 /* Id of the mergeable token spelled s[0..n), or -1. */
 static inline int tokenizer_lookup_string(const Tokenizer *t, const unsigned char *s, size_t n)
 {
     for (size_t i = tokenizer_hash_bytes(s, n) & t->string_mask;; i = (i + 1) & t->string_mask) {
         int id = t->string_slots[i];
         if (id < 0) return -1;
-        if (tokenizer_token_length(t, id) == n && memcmp(t->bytes + t->offset[id], s, n) == 0) return id;
+        if (tokenizer_spells(t, id, s, n)) return id;
     }
 }
 
 /* Id of the token spelled token `left` + token `right`, or -1. */
 static inline int tokenizer_lookup_pair(const Tokenizer *t, int left, int right)
 {
-    uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+    const uint64_t key = tokenizer_pair_key(left, right);
     for (size_t i = tokenizer_hash_pair(key) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
         if (t->pair_keys[i] == key) return t->pair_ids[i];
         if (t->pair_keys[i] == UINT64_MAX) return -1;
@@ -131,7 +143,7 @@ static inline void tokenizer_build_maps(Tokenizer *t, const char *path)
         size_t n = tokenizer_token_length(t, id), i = tokenizer_hash_bytes(s, n) & t->string_mask;
         for (; t->string_slots[i] >= 0; i = (i + 1) & t->string_mask) {
             int other = t->string_slots[i];
-            if (tokenizer_token_length(t, other) == n && memcmp(t->bytes + t->offset[other], s, n) == 0)
+            if (tokenizer_spells(t, other, s, n))
                 die("tokenizer file '%s': tokens %d and %d have the same bytes", path, other, id);
         }
         t->string_slots[i] = id;
@@ -155,7 +167,7 @@ static inline void tokenizer_build_maps(Tokenizer *t, const char *path)
         for (size_t split = 1; split < n; split++) {
             int left = tokenizer_lookup_string(t, s, split), right = tokenizer_lookup_string(t, s + split, n - split);
             if (left < 0 || right < 0) continue;
-            uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+            const uint64_t key = tokenizer_pair_key(left, right);
             size_t i = tokenizer_hash_pair(key) & t->pair_mask;
             while (t->pair_keys[i] != UINT64_MAX) i = (i + 1) & t->pair_mask;
             t->pair_keys[i] = key;
