@@ -89,6 +89,16 @@ static inline void dataloader_order(int *order, int n, uint64_t seed, int64_t ep
     rng_shuffle_ints(&r, order, n);
 }
 
+/* Release the loaded shard (its mapping, rows and row order), if any. */
+static inline void dataloader_unload_shard(DataLoader *dl)
+{
+    if (dl->loaded < 0) return;
+    shard_close(&dl->shard);
+    packed_rows_free(&dl->rows);
+    free(dl->row_order);
+    dl->loaded = -1;
+}
+
 /* Make shard `index` the loaded one: map, scan, pack, order its rows. */
 static inline void dataloader_load_shard(DataLoader *dl, int index)
 {
@@ -96,11 +106,7 @@ static inline void dataloader_load_shard(DataLoader *dl, int index)
         dataloader_order(dl->row_order, dl->rows.num_rows, dl->seed, dl->epoch, (uint64_t)index + 1);
         return;
     }
-    if (dl->loaded >= 0) {
-        shard_close(&dl->shard);
-        packed_rows_free(&dl->rows);
-        free(dl->row_order);
-    }
+    dataloader_unload_shard(dl);
     shard_open(&dl->shard, dl->paths[index]);
     shard_check_tokens(&dl->shard, dl->vocab_size);
     int num_docs;
@@ -261,11 +267,7 @@ static inline void dataloader_print_stats(const DataLoader *dl, FILE *f)
 
 static inline void dataloader_free(DataLoader *dl)
 {
-    if (dl->loaded >= 0) {
-        shard_close(&dl->shard);
-        packed_rows_free(&dl->rows);
-        free(dl->row_order);
-    }
+    dataloader_unload_shard(dl);
     shard_free_paths(dl->paths, dl->num_shards);
     free(dl->shard_order);
     free(dl->counted);
