@@ -229,6 +229,22 @@ __device__ __forceinline__ void load_rows_async(floatX *smem, const floatX *gmem
     }
 }
 
+/* Double buffering over num_steps steps whose inputs load(i) fetches as one
+   cp.async group into buffer i % 2. At step i: start loading step i + 1 (if
+   any), wait for step i's group, then sync so its buffer is ready for the
+   whole block. */
+template <typename Load>
+__device__ __forceinline__ void pipeline_wait_step(int i, int num_steps, const Load &load)
+{
+    if (i + 1 < num_steps) {
+        load(i + 1);
+        cp_async_wait<1>();
+    } else {
+        cp_async_wait<0>();
+    }
+    __syncthreads();
+}
+
 /* Store a warp's 16 x HD fp32 accumulator times `scale` as bf16 rows
    row0 + (0..15) of `dst` (row pitch `stride`), skipping rows >= row_end. */
 template <int HD>
@@ -309,13 +325,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     }
 
     for (int j = 0; j < num_kv; j++) {
-        if (j + 1 < num_kv) {
-            load_kv(j + 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        pipeline_wait_step(j, num_kv, load_kv);
         const floatX *k_tile = k_s + (j % 2) * BN * LD, *v_tile = v_s + (j % 2) * BN * LD;
 
         float s[MT][NT_S][4];
@@ -352,13 +362,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
                 row_max[m][r] = new_max;
                 row_sum[m][r] *= alpha[r];
             }
-#pragma unroll
-            for (int n = 0; n < NT_O; n++) {
-                o[m][n][0] *= alpha[0];
-                o[m][n][1] *= alpha[0];
-                o[m][n][2] *= alpha[1];
-                o[m][n][3] *= alpha[1];
-            }
+            scale_acc_rows<NT_O>(o[m], alpha);
 #pragma unroll
             for (int n = 0; n < NT_S; n++) {
 #pragma unroll
@@ -386,13 +390,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
             if (t == 0 && row < tile.seg_end)
                 lse[(size_t)h * N + row] = sum > 0.0f ? (row_max[m][r] + log2f(sum)) / ATTN_LOG2E : -INFINITY;
         }
-#pragma unroll
-        for (int n = 0; n < NT_O; n++) {
-            o[m][n][0] *= inv_sum[0];
-            o[m][n][1] *= inv_sum[0];
-            o[m][n][2] *= inv_sum[1];
-            o[m][n][3] *= inv_sum[1];
-        }
+        scale_acc_rows<NT_O>(o[m], inv_sum);
         store_rows<HD>(out + h * HD, (size_t)NH * HD, o[m], 1.0f, tile.start + m * ATTN_TILE + warp * 16,
                        tile.seg_end);
     }
@@ -526,13 +524,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     const int key_row = k0 + warp * 16 + g; /* this thread's keys: key_row, key_row + 8 */
 
     for (int i = 0; i < num_steps; i++) {
-        if (i + 1 < num_steps) {
-            load_step(i + 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        pipeline_wait_step(i, num_steps, load_step);
         const int buf = i % 2, q0 = k0 + (i % q_steps) * BQ;
         const floatX *q_tile = q_s + buf * BQ * LD, *do_tile = do_s + buf * BQ * LD;
         const float *lse_tile = lse_s + buf * BQ, *delta_tile = delta_s + buf * BQ;
@@ -635,13 +627,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     for (int m = 0; m < MT; m++) zero_acc<NT_D>(dq[m]);
 
     for (int j = 0; j < num_steps; j++) {
-        if (j + 1 < num_steps) {
-            load_kv(j + 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        pipeline_wait_step(j, num_steps, load_kv);
         const floatX *k_tile = k_s + (j % 2) * BK * LD, *v_tile = v_s + (j % 2) * BK * LD;
         const int key0 = tile.seg_start + j * BK;
 

@@ -104,6 +104,20 @@ __device__ __forceinline__ void acc_to_a_frags(uint32_t a[NT / 2][4], const floa
    memory then feeds MT tensor-core instructions, which is what keeps
    shared-memory bandwidth from limiting the warp. */
 
+/* For each m-tile: the 16 x 16 output columns 16*np..16*np+15 of acc[m]
+   (tiles 2np, 2np+1) += A[m]'s k block kb times a 16 x 16 B block held as two
+   B fragments (b[0..1]: its columns 0-7, b[2..3]: columns 8-15). */
+template <int K, int NT, int MT>
+__device__ __forceinline__ void mma_n16(float (*acc)[NT][4], const uint32_t (*a)[K / 16][4], int kb, int np,
+                                        const uint32_t b[4])
+{
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+        mma_bf16_16816(acc[m][2 * np], a[m][kb], b[0], b[1]);
+        mma_bf16_16816(acc[m][2 * np + 1], a[m][kb], b[2], b[3]);
+    }
+}
+
 /* acc[m] (16 x 8*NT) += A[m] (16 x K) * B^T, where B^T is stored row-major in
    shared memory as 8*NT rows of K elements (e.g. A = queries, rows = keys). */
 template <int K, int NT, int MT = 1>
@@ -119,11 +133,7 @@ __device__ __forceinline__ void warp_mma_abt(float (*acc)[NT][4], const uint32_t
         for (int np = 0; np < NT / 2; np++) {
             uint32_t b[4];
             ldmatrix_x4(b, bt + (np * 16 + row) * ld + kb * 16 + col);
-#pragma unroll
-            for (int m = 0; m < MT; m++) {
-                mma_bf16_16816(acc[m][2 * np], a[m][kb], b[0], b[1]);
-                mma_bf16_16816(acc[m][2 * np + 1], a[m][kb], b[2], b[3]);
-            }
+            mma_n16<K, NT, MT>(acc, a, kb, np, b);
         }
     }
 }
@@ -159,20 +169,32 @@ __device__ __forceinline__ void warp_mma_ab(float (*acc)[NT][4], const uint32_t 
         for (int np = 0; np < NT / 2; np++) {
             uint32_t b[4];
             ldmatrix_x4_trans(b, b_smem + (kb * 16 + row) * ld + np * 16 + col);
-#pragma unroll
-            for (int m = 0; m < MT; m++) {
-                mma_bf16_16816(acc[m][2 * np], a[m][kb], b[0], b[1]);
-                mma_bf16_16816(acc[m][2 * np + 1], a[m][kb], b[2], b[3]);
-            }
+            mma_n16<K, NT, MT>(acc, a, kb, np, b);
         }
     }
 }
 
+/* ------------------------------------------------------ accumulator tiles */
+
+/* acc (16 x 8*NT fp32, NT C fragments) = 0. */
 template <int NT>
 __device__ __forceinline__ void zero_acc(float acc[NT][4])
 {
 #pragma unroll
     for (int n = 0; n < NT; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+}
+
+/* Rows g and g + 8 of acc (16 x 8*NT fp32) times f[0] and f[1]. */
+template <int NT>
+__device__ __forceinline__ void scale_acc_rows(float acc[NT][4], const float f[2])
+{
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+        acc[n][0] *= f[0];
+        acc[n][1] *= f[0];
+        acc[n][2] *= f[1];
+        acc[n][3] *= f[1];
+    }
 }
 
 #endif /* PACKLM_MMA_CUH */
