@@ -1,6 +1,8 @@
 /*
  * gpu_check.h — helpers for checking GPU kernels against the CPU reference
- * and for timing them; shared by test/test_kernels.cu and dev/cuda/*.cu.
+ * and for timing them; shared by test/kernel_checks.cuh,
+ * dev/cuda/attention_check.h and through them every GPU test and dev/cuda
+ * program.
  *
  *   random host data (fp32, then rounded to bf16 exactly as the GPU stores it,
  *   so the CPU reference sees the very inputs the kernel sees), upload and
@@ -60,14 +62,20 @@ static inline void device_free_all(void)
     device_allocations.clear();
 }
 
-/* Device copy of host fp32 values as bf16 (the values should be bf16-exact). */
-static inline floatX *upload_bf16(const Floats &host)
+/* Host fp32 values (bf16-exact) into an existing device bf16 buffer of host.size() elements. */
+static inline void copy_to_device_bf16(floatX *d, const Floats &host)
 {
     const size_t n = host.size();
     std::vector<floatX> staged(n);
     for (size_t i = 0; i < n; i++) staged[i] = __float2bfloat16(host[i]);
-    floatX *d = device_alloc<floatX>(n);
     cudaCheck(cudaMemcpy(d, staged.data(), n * sizeof(floatX), cudaMemcpyHostToDevice));
+}
+
+/* Device copy of host fp32 values as bf16 (the values should be bf16-exact). */
+static inline floatX *upload_bf16(const Floats &host)
+{
+    floatX *d = device_alloc<floatX>(host.size());
+    copy_to_device_bf16(d, host);
     return d;
 }
 

@@ -33,8 +33,6 @@ int main(int argc, char **argv)
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
                    argv[0]);
             return 0;
-        } else if (strcmp(argv[i], "--no-bench") == 0) {
-            bench = 0;
         } else if (strcmp(argv[i], "--small") == 0) {
             small = 1;
         } else if (strcmp(argv[i], "--bench-only") == 0 && i + 1 < argc) {
@@ -45,10 +43,8 @@ int main(int argc, char **argv)
             length_seed = (uint64_t)parse_long_or_die(argv[++i], "--length-seed");
         } else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report_path = argv[++i];
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            i++;
         } else {
-            die("%s: unknown argument '%s' (see --help)", argv[0], argv[i]);
+            attn_common_option_or_die(argc, argv, &i, &bench);
         }
     }
     Rng rng = rng_create(attn_seed_from_args(argc, argv));

@@ -13,15 +13,11 @@
 #ifndef PACKLM_ATTENTION_CHECK_H
 #define PACKLM_ATTENTION_CHECK_H
 
-#include <algorithm>
-#include <string.h>
 #include <time.h>
-#include <vector>
 
 #include "attention.cuh"
 #include "attention_ref.h"
-#include "rand.h"
-#include "../../test/test.h"
+#include "../../test/gpu_check.h"
 
 /* Tolerances on the relative L2 error vs the fp32 reference. out, dq, dk, dv
    pass through bf16 (inputs, probabilities fed to the tensor cores, outputs:
@@ -42,19 +38,6 @@ struct AttnProblem {
 
 static inline size_t attn_qkv_width(const AttnProblem &p) { return (size_t)(p.NH + 2 * p.NKV) * p.HD; }
 
-static inline float bf16_round(float x) { return __bfloat162float(__float2bfloat16(x)); }
-
-/* Random bf16 values (standard normal) into host fp32 and device bf16. */
-static void attn_fill_random(std::vector<float> &host, floatX *dev, Rng *rng)
-{
-    std::vector<floatX> tmp(host.size());
-    for (size_t i = 0; i < host.size(); i++) {
-        tmp[i] = __float2bfloat16((float)rng_normal(rng));
-        host[i] = __bfloat162float(tmp[i]);
-    }
-    cudaCheck(cudaMemcpy(dev, tmp.data(), tmp.size() * sizeof(floatX), cudaMemcpyHostToDevice));
-}
-
 static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, int NKV, int HD, Rng *rng)
 {
     AttnProblem p;
@@ -71,8 +54,6 @@ static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, 
     }
     p.N = p.cu_seqlens.back();
     const size_t nqkv = (size_t)p.N * attn_qkv_width(p), nout = (size_t)p.N * NH * HD;
-    p.qkv.resize(nqkv);
-    p.dout.resize(nout);
     cudaCheck(cudaMalloc(&p.d_qkv, nqkv * sizeof(floatX)));
     cudaCheck(cudaMalloc(&p.d_dqkv, nqkv * sizeof(floatX)));
     cudaCheck(cudaMalloc(&p.d_out, nout * sizeof(floatX)));
@@ -81,8 +62,10 @@ static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, 
     cudaCheck(cudaMalloc(&p.d_cu, (p.S + 1) * sizeof(int)));
     cudaCheck(cudaMalloc(&p.d_ws, attention_workspace_bytes(p.N, NH, NKV, HD)));
     cudaCheck(cudaMemcpy(p.d_cu, p.cu_seqlens.data(), (p.S + 1) * sizeof(int), cudaMemcpyHostToDevice));
-    attn_fill_random(p.qkv, p.d_qkv, rng);
-    attn_fill_random(p.dout, p.d_dout, rng);
+    p.qkv = random_bf16_values(rng, nqkv, 1.0f); /* standard normal, bf16-exact */
+    p.dout = random_bf16_values(rng, nout, 1.0f);
+    copy_to_device_bf16(p.d_qkv, p.qkv);
+    copy_to_device_bf16(p.d_dout, p.dout);
     return p;
 }
 
@@ -106,16 +89,6 @@ static void attn_run_backward(AttnProblem &p, cudaStream_t s = 0)
 {
     attention_backward(p.d_dqkv, p.d_dout, p.d_qkv, p.d_out, p.d_lse, p.d_cu, p.S, p.max_seqlen, p.N, p.NH, p.NKV,
                        p.HD, p.d_ws, 1, s);
-}
-
-/* Device bf16 -> host fp32. */
-static std::vector<float> attn_download_bf16(const floatX *dev, size_t n)
-{
-    std::vector<floatX> tmp(n);
-    cudaCheck(cudaMemcpy(tmp.data(), dev, n * sizeof(floatX), cudaMemcpyDeviceToHost));
-    std::vector<float> out(n);
-    for (size_t i = 0; i < n; i++) out[i] = __bfloat162float(tmp[i]);
-    return out;
 }
 
 static size_t count_non_finite(const std::vector<float> &x)
@@ -160,12 +133,11 @@ static void attn_check_problem(const char *name, AttnProblem &p, int backward)
     cudaCheck(cudaGetLastError());
     cudaCheck(cudaDeviceSynchronize());
 
-    std::vector<float> out_ref(nout), lse_ref(nlse), lse(nlse);
+    std::vector<float> out_ref(nout), lse_ref(nlse);
     attention_forward_cpu(out_ref.data(), lse_ref.data(), p.qkv.data(), p.cu_seqlens.data(), p.S, p.N, p.NH, p.NKV,
                           p.HD);
-    cudaCheck(cudaMemcpy(lse.data(), p.d_lse, nlse * sizeof(float), cudaMemcpyDeviceToHost));
-    attn_check_quantity(name, "out", attn_download_bf16(p.d_out, nout), out_ref, ATTN_TOL_OUT);
-    attn_check_quantity(name, "lse", lse, lse_ref, ATTN_TOL_LSE);
+    attn_check_quantity(name, "out", download(p.d_out, nout), out_ref, ATTN_TOL_OUT);
+    attn_check_quantity(name, "lse", download(p.d_lse, nlse), lse_ref, ATTN_TOL_LSE);
     if (!backward) return;
 
     cudaCheck(cudaMemset(p.d_dqkv, 0xff, (size_t)p.N * width * sizeof(floatX)));
@@ -175,7 +147,7 @@ static void attn_check_problem(const char *name, AttnProblem &p, int backward)
     std::vector<float> dqkv_ref((size_t)p.N * width);
     attention_backward_cpu(dqkv_ref.data(), p.dout.data(), p.qkv.data(), out_ref.data(), lse_ref.data(),
                            p.cu_seqlens.data(), p.S, p.N, p.NH, p.NKV, p.HD);
-    const std::vector<float> dqkv = attn_download_bf16(p.d_dqkv, (size_t)p.N * width);
+    const std::vector<float> dqkv = download(p.d_dqkv, (size_t)p.N * width);
     const size_t qw = (size_t)p.NH * p.HD, kw = (size_t)p.NKV * p.HD;
     attn_check_quantity(name, "dq", attn_columns(dqkv, width, 0, qw), attn_columns(dqkv_ref, width, 0, qw),
                         ATTN_TOL_GRAD);
@@ -268,6 +240,19 @@ static uint64_t attn_seed_from_args(int argc, char **argv)
     return seed;
 }
 
+/* The options the attention programs share, at argv[*i] after their own:
+   --no-bench (clears *bench) and --seed N (read by attn_seed_from_args,
+   skipped here, *i advanced past N); anything else is a clear error. */
+static void attn_common_option_or_die(int argc, char **argv, int *i, int *bench)
+{
+    if (strcmp(argv[*i], "--no-bench") == 0)
+        *bench = 0;
+    else if (strcmp(argv[*i], "--seed") == 0 && *i + 1 < argc)
+        ++*i;
+    else
+        die("%s: unknown argument '%s' (see --help)", argv[0], argv[*i]);
+}
+
 /* ---------------------------------------------------------- benchmark */
 
 /* Documents with log-normal lengths (median ~400, mean ~650) packed in stream
@@ -302,29 +287,6 @@ static double attn_forward_flops(const AttnProblem &p)
     return 4.0 * p.HD * p.NH * pairs;
 }
 
-/* Median milliseconds of `fn` over `reps` timed runs after `warmup` runs. */
-template <typename Fn>
-static double attn_median_ms(Fn fn, int warmup, int reps)
-{
-    cudaEvent_t start, stop;
-    cudaCheck(cudaEventCreate(&start));
-    cudaCheck(cudaEventCreate(&stop));
-    for (int i = 0; i < warmup; i++) fn();
-    std::vector<float> ms(reps);
-    for (int i = 0; i < reps; i++) {
-        cudaCheck(cudaEventRecord(start));
-        fn();
-        cudaCheck(cudaEventRecord(stop));
-        cudaCheck(cudaEventSynchronize(stop));
-        cudaCheck(cudaEventElapsedTime(&ms[i], start, stop));
-    }
-    cudaCheck(cudaGetLastError());
-    cudaCheck(cudaEventDestroy(start));
-    cudaCheck(cudaEventDestroy(stop));
-    std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
-}
-
 struct AttnBenchShape {
     int T, NH, HD;
 };
@@ -354,11 +316,11 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t 
         AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng),
                                             shape.NH, shape.NH, shape.HD, rng);
         const double flops = attn_forward_flops(p);
-        const double fwd = attn_median_ms([&] { attn_run_forward(p); }, 3, 20);
+        const double fwd = time_ms([&] { attn_run_forward(p); }, 20);
         double bwd = 0.0, both = 0.0;
         if (backward) {
-            bwd = attn_median_ms([&] { attn_run_backward(p); }, 3, 20);
-            both = attn_median_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 3, 20);
+            bwd = time_ms([&] { attn_run_backward(p); }, 20);
+            both = time_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 20);
         }
         char label[64];
         snprintf(label, sizeof(label), "T=%d NH=%d HD=%d", shape.T, shape.NH, shape.HD);

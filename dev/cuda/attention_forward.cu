@@ -21,13 +21,8 @@ int main(int argc, char **argv)
                    "then benchmarks it on the packed shapes (T=1024/12 heads/HD 64, T=2048/16/128, T=8192/32/128).\n",
                    argv[0]);
             return 0;
-        } else if (strcmp(argv[i], "--no-bench") == 0) {
-            bench = 0;
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            i++;
-        } else {
-            die("%s: unknown argument '%s' (see --help)", argv[0], argv[i]);
         }
+        attn_common_option_or_die(argc, argv, &i, &bench);
     }
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
     attn_check_all(0, &rng);
