@@ -1,7 +1,8 @@
 /*
  * bench.h — the frame of every dev/cuda/<kernel>.cu program: --help, device
  * setup with the measured copy bandwidth (the ceiling for memory-bound
- * kernels), and large random device buffers filled on the GPU for timing.
+ * kernels), the closing status, large random device buffers (n bf16 values)
+ * filled on the GPU for timing, and one timed row of a benchmark table.
  * The correctness checks come from test/kernel_checks.cuh, shared with
  * test/test_kernels.cu.
  */
@@ -31,6 +32,15 @@ static void dev_start(int argc, char **argv, const char *about)
            copy_bandwidth_gbps());
 }
 
+/* The end of every program: free the device buffers, release CUDA, and
+   return the exit status of the checks (0: all passed). */
+static int dev_finish(void)
+{
+    device_free_all();
+    cuda_common_destroy();
+    return test_summary();
+}
+
 __global__ void fill_random_kernel(floatX *x, size_t n, float scale, unsigned int seed)
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
@@ -44,6 +54,14 @@ static floatX *device_random(size_t n, float scale, unsigned int seed)
     fill_random_kernel<<<1024, 256>>>(d, n, scale, seed);
     cudaCheckLaunch();
     return d;
+}
+
+/* Times fn() (median of BENCH_REPS calls) and prints its row of the table:
+   `bytes` of memory traffic and `flops` per call give the achieved rates. */
+template <typename F>
+static void bench_row(const char *kernel, const char *shape, double bytes, double flops, F fn)
+{
+    print_bench_row(kernel, shape, time_ms(fn, BENCH_REPS), bytes, flops);
 }
 
 #endif /* PACKLM_DEV_BENCH_H */

@@ -17,11 +17,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < N; i++) targets[i] = (i * 7919) % V;
     int *d_targets = upload(targets);
     float *losses = device_alloc<float>(N);
-    float ms = time_ms([&] { fused_classifier(logits, losses, 1.0f / N, d_targets, N, V, Vp, 0, 0); }, BENCH_REPS);
-    print_bench_row("fused_classifier (loss only)", "N=8192 Vp=50304", ms, 2.0 * N * Vp, 0);
-    ms = time_ms([&] { fused_classifier(logits, losses, 1.0f / N, d_targets, N, V, Vp, 1, 0); }, BENCH_REPS);
-    print_bench_row("fused_classifier (+dlogits)", "N=8192 Vp=50304", ms, 2.0 * 3 * N * Vp, 0);
-    device_free_all();
-    cuda_common_destroy();
-    return test_summary();
+    bench_row("fused_classifier (loss only)", "N=8192 Vp=50304", 2.0 * N * Vp, 0,
+              [&] { fused_classifier(logits, losses, 1.0f / N, d_targets, N, V, Vp, 0, 0); });
+    bench_row("fused_classifier (+dlogits)", "N=8192 Vp=50304", 2.0 * 3 * N * Vp, 0,
+              [&] { fused_classifier(logits, losses, 1.0f / N, d_targets, N, V, Vp, 1, 0); });
+    return dev_finish();
 }

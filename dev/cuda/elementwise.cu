@@ -15,20 +15,14 @@ int main(int argc, char **argv)
     const size_t n_fc = (size_t)32 * 1024 * 3072, n_res = (size_t)32 * 1024 * 768;
     const int NL = 8 * 2048, F = 8192;
     floatX *x = device_random(n_fc, 2.0f, 1), *y = device_random(n_fc, 1.0f, 2), *out = device_alloc<floatX>(n_fc);
-    float ms = time_ms([&] { gelu_forward(out, x, n_fc, 0); }, BENCH_REPS);
-    print_bench_row("gelu_forward", "n=32768*3072", ms, 2.0 * 2 * n_fc, 0);
-    ms = time_ms([&] { gelu_backward(out, x, y, n_fc, 0); }, BENCH_REPS);
-    print_bench_row("gelu_backward", "n=32768*3072", ms, 2.0 * 3 * n_fc, 0);
-    ms = time_ms([&] { residual_forward(out, x, y, n_res, 0); }, BENCH_REPS);
-    print_bench_row("residual_forward", "n=32768*768", ms, 2.0 * 3 * n_res, 0);
+    bench_row("gelu_forward", "n=32768*3072", 2.0 * 2 * n_fc, 0, [&] { gelu_forward(out, x, n_fc, 0); });
+    bench_row("gelu_backward", "n=32768*3072", 2.0 * 3 * n_fc, 0, [&] { gelu_backward(out, x, y, n_fc, 0); });
+    bench_row("residual_forward", "n=32768*768", 2.0 * 3 * n_res, 0, [&] { residual_forward(out, x, y, n_res, 0); });
     device_free_all();
     floatX *inp = device_random((size_t)NL * 2 * F, 2.0f, 3), *dout = device_random((size_t)NL * F, 1.0f, 4);
     floatX *h = device_alloc<floatX>((size_t)NL * F), *dinp = device_alloc<floatX>((size_t)NL * 2 * F);
-    ms = time_ms([&] { swiglu_forward(h, inp, NL, F, 0); }, BENCH_REPS);
-    print_bench_row("swiglu_forward", "N=16384 F=8192", ms, 2.0 * 3 * NL * F, 0);
-    ms = time_ms([&] { swiglu_backward(dinp, dout, inp, NL, F, 0); }, BENCH_REPS);
-    print_bench_row("swiglu_backward", "N=16384 F=8192", ms, 2.0 * 5 * NL * F, 0);
-    device_free_all();
-    cuda_common_destroy();
-    return test_summary();
+    bench_row("swiglu_forward", "N=16384 F=8192", 2.0 * 3 * NL * F, 0, [&] { swiglu_forward(h, inp, NL, F, 0); });
+    bench_row("swiglu_backward", "N=16384 F=8192", 2.0 * 5 * NL * F, 0,
+              [&] { swiglu_backward(dinp, dout, inp, NL, F, 0); });
+    return dev_finish();
 }

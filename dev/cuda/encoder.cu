@@ -20,12 +20,12 @@ static void bench_encoder(int N, int C, int V, int maxT)
     floatX *wte = device_random((size_t)V * C, 1.0f, 1), *wpe = device_random((size_t)maxT * C, 1.0f, 2);
     floatX *out = device_alloc<floatX>((size_t)N * C), *dout = device_random((size_t)N * C, 1.0f, 3);
     void *scratch = device_alloc<char>(encoder_backward_scratch_bytes(N));
-    float ms = time_ms([&] { encoder_forward(out, d_inputs, d_pos, wte, wpe, N, C, 0); }, BENCH_REPS);
-    print_bench_row("encoder_forward", shape, ms, 2.0 * 3 * N * C, 0);
-    ms = time_ms([&] { encoder_backward(wte, wpe, scratch, dout, d_inputs, d_pos, N, C, 0); }, BENCH_REPS);
-    print_bench_row("encoder_backward (wte+wpe)", shape, ms, 2.0 * 2 * N * C, 0);
-    ms = time_ms([&] { encoder_backward(wte, NULL, scratch, dout, d_inputs, d_pos, N, C, 0); }, BENCH_REPS);
-    print_bench_row("encoder_backward (wte only)", shape, ms, 2.0 * N * C, 0);
+    bench_row("encoder_forward", shape, 2.0 * 3 * N * C, 0,
+              [&] { encoder_forward(out, d_inputs, d_pos, wte, wpe, N, C, 0); });
+    bench_row("encoder_backward (wte+wpe)", shape, 2.0 * 2 * N * C, 0,
+              [&] { encoder_backward(wte, wpe, scratch, dout, d_inputs, d_pos, N, C, 0); });
+    bench_row("encoder_backward (wte only)", shape, 2.0 * N * C, 0,
+              [&] { encoder_backward(wte, NULL, scratch, dout, d_inputs, d_pos, N, C, 0); });
     device_free_all();
 }
 
@@ -38,6 +38,5 @@ int main(int argc, char **argv)
     print_bench_header("encoder (traffic: forward 3, backward 2 per table of N*C bf16)");
     bench_encoder(32 * 1024, 768, 50304, 1024);
     bench_encoder(8 * 2048, 2048, 50304, 2048);
-    cuda_common_destroy();
-    return test_summary();
+    return dev_finish();
 }

@@ -19,20 +19,19 @@ static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, 
     const double flops = 2.0 * N * C * OC;
     char label[64];
     snprintf(label, sizeof(label), "%s fwd%s", name, with_gelu ? " bias+gelu fused" : with_bias ? " +bias" : "");
-    float ms = time_ms([&] { matmul_forward(out, inp, w, bias, N, C, OC, pre, 0); }, BENCH_REPS);
-    print_bench_row(label, shape, ms, 2.0 * ((double)N * C + (double)OC * C + (double)N * OC), flops);
+    bench_row(label, shape, 2.0 * ((double)N * C + (double)OC * C + (double)N * OC), flops,
+              [&] { matmul_forward(out, inp, w, bias, N, C, OC, pre, 0); });
     if (with_gelu) {
-        ms = time_ms([&] {
+        snprintf(label, sizeof(label), "%s fwd bias, then gelu", name);
+        bench_row(label, shape, 2.0 * ((double)N * C + (double)OC * C + 3.0 * N * OC), flops, [&] {
             matmul_forward(pre, inp, w, bias, N, C, OC, NULL, 0);
             gelu_forward(out, pre, (size_t)N * OC, 0);
-        }, BENCH_REPS);
-        snprintf(label, sizeof(label), "%s fwd bias, then gelu", name);
-        print_bench_row(label, shape, ms, 2.0 * ((double)N * C + (double)OC * C + 3.0 * N * OC), flops);
+        });
     }
     /* the GELU backward works in place on dout; timing repeats it on the same buffer */
-    ms = time_ms([&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, pre, 0); }, BENCH_REPS);
     snprintf(label, sizeof(label), "%s bwd%s%s", name, with_bias ? " +dbias" : "", with_gelu ? " +dgelu" : "");
-    print_bench_row(label, shape, ms, 2.0 * (3.0 * N * OC + 2.0 * N * C + 3.0 * OC * C), 2.0 * flops);
+    bench_row(label, shape, 2.0 * (3.0 * N * OC + 2.0 * N * C + 3.0 * OC * C), 2.0 * flops,
+              [&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, pre, 0); });
     device_free_all();
 }
 
@@ -54,6 +53,5 @@ int main(int argc, char **argv)
     bench_matmul("llama fc (gate|up)", NL, 2048, 16384, 0, 0);
     bench_matmul("llama fcproj", NL, 8192, 2048, 0, 0);
     bench_matmul("llama lm_head", NL, 2048, 50304, 0, 0);
-    cuda_common_destroy();
-    return test_summary();
+    return dev_finish();
 }

@@ -21,12 +21,8 @@ int main(int argc, char **argv)
     cudaCheck(cudaMemset(m, 0, n * sizeof(float)));
     cudaCheck(cudaMemset(v, 0, n * sizeof(float)));
     cudaCheck(cudaMemset(norm, 0, sizeof(float)));
-    float ms = time_ms([&] { adamw_update(params, master, grads, m, v, n, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1, 7u, 0); },
-                       BENCH_REPS);
-    print_bench_row("adamw_update", "n=124M", ms, 28.0 * n, 0);
-    ms = time_ms([&] { global_norm_squared(norm, grads, n, 0); }, BENCH_REPS);
-    print_bench_row("global_norm_squared", "n=124M", ms, 2.0 * n, 0);
-    device_free_all();
-    cuda_common_destroy();
-    return test_summary();
+    bench_row("adamw_update", "n=124M", 28.0 * n, 0,
+              [&] { adamw_update(params, master, grads, m, v, n, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1, 7u, 0); });
+    bench_row("global_norm_squared", "n=124M", 2.0 * n, 0, [&] { global_norm_squared(norm, grads, n, 0); });
+    return dev_finish();
 }

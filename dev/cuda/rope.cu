@@ -13,10 +13,8 @@ static void bench_rope(int N, int NH, int NKV, int HD)
     for (int i = 0; i < N; i++) pos[i] = i % 2048;
     int *d_pos = upload(pos);
     const double bytes = 2.0 * 2 * N * (NH + NKV) * HD; /* q and k read and written */
-    float ms = time_ms([&] { rope_forward(qkv, d_pos, N, NH, NKV, HD, 500000.0f, 0); }, BENCH_REPS);
-    print_bench_row("rope_forward", shape, ms, bytes, 0);
-    ms = time_ms([&] { rope_backward(qkv, d_pos, N, NH, NKV, HD, 500000.0f, 0); }, BENCH_REPS);
-    print_bench_row("rope_backward", shape, ms, bytes, 0);
+    bench_row("rope_forward", shape, bytes, 0, [&] { rope_forward(qkv, d_pos, N, NH, NKV, HD, 500000.0f, 0); });
+    bench_row("rope_backward", shape, bytes, 0, [&] { rope_backward(qkv, d_pos, N, NH, NKV, HD, 500000.0f, 0); });
     device_free_all();
 }
 
@@ -28,6 +26,5 @@ int main(int argc, char **argv)
     print_bench_header("rope (traffic: q and k heads read and written)");
     bench_rope(8 * 2048, 32, 8, 64);
     bench_rope(4 * 8192, 32, 8, 128);
-    cuda_common_destroy();
-    return test_summary();
+    return dev_finish();
 }
