@@ -30,20 +30,35 @@
 #define BF16_TOL 1e-2
 #define FP32_TOL 1e-4
 
-/* "kernel/what[shape]" names for the PASS/FAIL lines. */
-static const char *check_name(const char *kernel, const char *what, const char *shape)
-{
-    static char name[256];
-    snprintf(name, sizeof(name), "%s/%s[%s]", kernel, what, shape);
-    return name;
-}
+/* One check case: a kernel and the shape it runs at (printf-formatted once),
+   which name the case's PASS/FAIL lines "kernel/what[shape]". */
+struct CheckCase {
+    const char *kernel;
+    char shape[96];
+
+    __attribute__((format(printf, 3, 4))) CheckCase(const char *kernel_name, const char *shape_format, ...)
+        : kernel(kernel_name)
+    {
+        va_list args;
+        va_start(args, shape_format);
+        vsnprintf(shape, sizeof(shape), shape_format, args);
+        va_end(args);
+    }
+
+    /* The line name of check `what`, valid until the next call. */
+    const char *name(const char *what) const
+    {
+        static char line_name[256];
+        snprintf(line_name, sizeof(line_name), "%s/%s[%s]", kernel, what, shape);
+        return line_name;
+    }
+};
 
 /* ------------------------------------------------------------------ matmul */
 
 static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, unsigned long long seed)
 {
-    char shape[96];
-    snprintf(shape, sizeof(shape), "N=%d,C=%d,OC=%d%s%s", N, C, OC, with_bias ? ",bias" : "", with_gelu ? ",gelu" : "");
+    const CheckCase tc("matmul", "N=%d,C=%d,OC=%d%s%s", N, C, OC, with_bias ? ",bias" : "", with_gelu ? ",gelu" : "");
     Rng rng = rng_create(seed);
     const size_t nin = (size_t)N * C, nout = (size_t)N * OC, nw = (size_t)OC * C;
     Floats inp = random_bf16_values(&rng, nin, 1.0f), weight = random_bf16_values(&rng, nw, 0.05f);
@@ -57,12 +72,12 @@ static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, uns
     Floats pre(nout), out(nout);
     matmul_forward_cpu(pre.data(), inp.data(), weight.data(), with_bias ? bias.data() : NULL, N, C, OC);
     if (with_gelu) {
-        check_device_close(check_name("matmul", "pre_gelu", shape), d_pre, pre, BF16_TOL);
+        check_device_close(tc.name("pre_gelu"), d_pre, pre, BF16_TOL);
         gelu_forward_cpu(out.data(), pre.data(), nout);
     } else {
         out = pre;
     }
-    check_device_close(check_name("matmul", "forward", shape), d_out, out, BF16_TOL);
+    check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
 
     /* backward: the GPU works from its own saved pre_gelu; the reference from that same bf16 tensor */
     floatX *d_dout = upload_bf16(dout), *d_dinp = device_poisoned<floatX>(nin);
@@ -78,10 +93,10 @@ static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, uns
     Floats dinp(nin, 0.0f);
     matmul_backward_cpu(dinp.data(), dweight.data(), with_bias ? dbias.data() : NULL, dpre.data(), inp.data(),
                         weight.data(), N, C, OC);
-    if (with_gelu) check_device_close(check_name("matmul", "dout*gelu'", shape), d_dout, dpre, BF16_TOL);
-    check_device_close(check_name("matmul", "dinp", shape), d_dinp, dinp, BF16_TOL);
-    check_device_close(check_name("matmul", "dweight+=", shape), d_dw, dweight, BF16_TOL);
-    if (with_bias) check_device_close(check_name("matmul", "dbias+=", shape), d_db, dbias, BF16_TOL);
+    if (with_gelu) check_device_close(tc.name("dout*gelu'"), d_dout, dpre, BF16_TOL);
+    check_device_close(tc.name("dinp"), d_dinp, dinp, BF16_TOL);
+    check_device_close(tc.name("dweight+="), d_dw, dweight, BF16_TOL);
+    if (with_bias) check_device_close(tc.name("dbias+="), d_db, dbias, BF16_TOL);
     device_free_all();
 }
 
@@ -90,9 +105,7 @@ static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, uns
 /* One routine for both norms: `center` selects LayerNorm (mean, bias) over RMSNorm. */
 static void check_norm(int center, int N, int C, unsigned long long seed)
 {
-    const char *kernel = center ? "layernorm" : "rmsnorm";
-    char shape[64];
-    snprintf(shape, sizeof(shape), "N=%d,C=%d", N, C);
+    const CheckCase tc(center ? "layernorm" : "rmsnorm", "N=%d,C=%d", N, C);
     Rng rng = rng_create(seed);
     const size_t n = (size_t)N * C;
     const float eps = 1e-5f;
@@ -113,15 +126,15 @@ static void check_norm(int center, int N, int C, unsigned long long seed)
     float *d_mean = device_poisoned<float>(N), *d_rstd = device_poisoned<float>(N);
     if (center) fused_residual_layernorm_forward(d_res, d_out, d_mean, d_rstd, d_a, d_b, d_w, d_bias, N, C, eps, 0);
     else fused_residual_rmsnorm_forward(d_res, d_out, d_rstd, d_a, d_b, d_w, N, C, eps, 0);
-    check_device_close(check_name(kernel, "fused residual", shape), d_res, residual, 0.0);
-    check_device_close(check_name(kernel, "fused forward", shape), d_out, out, BF16_TOL);
-    if (center) check_device_close(check_name(kernel, "mean", shape), d_mean, mean, FP32_TOL);
-    check_device_close(check_name(kernel, "rstd", shape), d_rstd, rstd, FP32_TOL);
+    check_device_close(tc.name("fused residual"), d_res, residual, 0.0);
+    check_device_close(tc.name("fused forward"), d_out, out, BF16_TOL);
+    if (center) check_device_close(tc.name("mean"), d_mean, mean, FP32_TOL);
+    check_device_close(tc.name("rstd"), d_rstd, rstd, FP32_TOL);
 
     /* plain forward on the residual */
     if (center) layernorm_forward(d_plain, d_mean, d_rstd, d_res, d_w, d_bias, N, C, eps, 0);
     else rmsnorm_forward(d_plain, d_rstd, d_res, d_w, N, C, eps, 0);
-    check_device_close(check_name(kernel, "forward", shape), d_plain, out, BF16_TOL);
+    check_device_close(tc.name("forward"), d_plain, out, BF16_TOL);
 
     /* backward: every gradient accumulates into random starting values */
     Floats dout = random_bf16_values(&rng, n, 1.0f), dinp = random_bf16_values(&rng, n, 1.0f);
@@ -137,9 +150,9 @@ static void check_norm(int center, int N, int C, unsigned long long seed)
         rmsnorm_backward(d_dinp, d_dw, d_scratch, d_dout, d_res, d_w, d_rstd, N, C, 0);
         rmsnorm_backward_cpu(dinp.data(), dweight.data(), dout.data(), residual.data(), weight.data(), rstd.data(), N, C);
     }
-    check_device_close(check_name(kernel, "dinp+=", shape), d_dinp, dinp, BF16_TOL);
-    check_device_close(check_name(kernel, "dweight+=", shape), d_dw, dweight, BF16_TOL);
-    if (center) check_device_close(check_name(kernel, "dbias+=", shape), d_db, dbias, BF16_TOL);
+    check_device_close(tc.name("dinp+="), d_dinp, dinp, BF16_TOL);
+    check_device_close(tc.name("dweight+="), d_dw, dweight, BF16_TOL);
+    if (center) check_device_close(tc.name("dbias+="), d_db, dbias, BF16_TOL);
     device_free_all();
 }
 
@@ -147,8 +160,7 @@ static void check_norm(int center, int N, int C, unsigned long long seed)
 
 static void check_rope(int N, int NH, int NKV, int HD, float theta, unsigned long long seed)
 {
-    char shape[96];
-    snprintf(shape, sizeof(shape), "N=%d,NH=%d,NKV=%d,HD=%d,theta=%g", N, NH, NKV, HD, (double)theta);
+    const CheckCase tc("rope", "N=%d,NH=%d,NKV=%d,HD=%d,theta=%g", N, NH, NKV, HD, (double)theta);
     Rng rng = rng_create(seed);
     const size_t n = (size_t)N * (NH + 2 * NKV) * HD;
     Floats qkv = random_bf16_values(&rng, n, 1.0f), dout = random_bf16_values(&rng, n, 1.0f);
@@ -162,15 +174,15 @@ static void check_rope(int N, int NH, int NKV, int HD, float theta, unsigned lon
     rope_backward_cpu(dinp.data(), dout.data(), pos.data(), N, NH, NKV, HD, theta);
     rope_forward(d_qkv, d_pos, N, NH, NKV, HD, theta, 0);
     rope_backward(d_dqkv, d_pos, N, NH, NKV, HD, theta, 0);
-    check_device_close(check_name("rope", "forward", shape), d_qkv, out, BF16_TOL);
-    check_device_close(check_name("rope", "backward", shape), d_dqkv, dinp, BF16_TOL);
+    check_device_close(tc.name("forward"), d_qkv, out, BF16_TOL);
+    check_device_close(tc.name("backward"), d_dqkv, dinp, BF16_TOL);
     /* v heads pass through bit for bit */
     const Floats got = download(d_qkv, n);
     int v_same = 1;
     for (int t = 0; t < N; t++)
         for (int k = (NH + NKV) * HD; k < (NH + 2 * NKV) * HD; k++)
             v_same &= got[(size_t)t * (NH + 2 * NKV) * HD + k] == qkv[(size_t)t * (NH + 2 * NKV) * HD + k];
-    check(v_same, check_name("rope", "v untouched", shape), "a v element changed");
+    check(v_same, tc.name("v untouched"), "a v element changed");
     device_free_all();
 }
 
@@ -178,8 +190,7 @@ static void check_rope(int N, int NH, int NKV, int HD, float theta, unsigned lon
 
 static void check_gelu(size_t n, unsigned long long seed)
 {
-    char shape[32];
-    snprintf(shape, sizeof(shape), "n=%zu", n);
+    const CheckCase tc("gelu", "n=%zu", n);
     Rng rng = rng_create(seed);
     Floats x = random_bf16_values(&rng, n, 2.0f), dout = random_bf16_values(&rng, n, 1.0f);
     floatX *d_x = upload_bf16(x), *d_dout = upload_bf16(dout), *d_out = device_poisoned<floatX>(n);
@@ -189,17 +200,16 @@ static void check_gelu(size_t n, unsigned long long seed)
     gelu_backward_cpu(dinp.data(), x.data(), dout.data(), n);
     gelu_forward(d_out, d_x, n, 0);
     gelu_backward(d_dinp, d_x, d_dout, n, 0);
-    check_device_close(check_name("gelu", "forward", shape), d_out, out, BF16_TOL);
-    check_device_close(check_name("gelu", "backward", shape), d_dinp, dinp, BF16_TOL);
+    check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
+    check_device_close(tc.name("backward"), d_dinp, dinp, BF16_TOL);
     gelu_backward(d_dout, d_x, d_dout, n, 0); /* in place, as matmul_backward uses it */
-    check_device_close(check_name("gelu", "backward in place", shape), d_dout, dinp, BF16_TOL);
+    check_device_close(tc.name("backward in place"), d_dout, dinp, BF16_TOL);
     device_free_all();
 }
 
 static void check_swiglu(int N, int F, unsigned long long seed)
 {
-    char shape[48];
-    snprintf(shape, sizeof(shape), "N=%d,F=%d", N, F);
+    const CheckCase tc("swiglu", "N=%d,F=%d", N, F);
     Rng rng = rng_create(seed);
     const size_t nin = (size_t)N * 2 * F, nout = (size_t)N * F;
     Floats inp = random_bf16_values(&rng, nin, 2.0f), dout = random_bf16_values(&rng, nout, 1.0f);
@@ -210,21 +220,20 @@ static void check_swiglu(int N, int F, unsigned long long seed)
     swiglu_backward_cpu(dinp.data(), dout.data(), inp.data(), N, F);
     swiglu_forward(d_out, d_inp, N, F, 0);
     swiglu_backward(d_dinp, d_dout, d_inp, N, F, 0);
-    check_device_close(check_name("swiglu", "forward", shape), d_out, out, BF16_TOL);
-    check_device_close(check_name("swiglu", "backward", shape), d_dinp, dinp, BF16_TOL);
+    check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
+    check_device_close(tc.name("backward"), d_dinp, dinp, BF16_TOL);
     device_free_all();
 }
 
 static void check_residual(size_t n, unsigned long long seed)
 {
-    char shape[32];
-    snprintf(shape, sizeof(shape), "n=%zu", n);
+    const CheckCase tc("residual", "n=%zu", n);
     Rng rng = rng_create(seed);
     Floats a = random_bf16_values(&rng, n, 1.0f), b = random_bf16_values(&rng, n, 1.0f), out(n);
     floatX *d_a = upload_bf16(a), *d_b = upload_bf16(b), *d_out = device_poisoned<floatX>(n);
     residual_forward_cpu(out.data(), a.data(), b.data(), n);
     residual_forward(d_out, d_a, d_b, n, 0);
-    check_device_close(check_name("residual", "forward", shape), d_out, out, BF16_TOL);
+    check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
     device_free_all();
 }
 
@@ -232,8 +241,7 @@ static void check_residual(size_t n, unsigned long long seed)
 
 static void check_encoder(int N, int C, int Vp, int maxT, int with_wpe, unsigned long long seed)
 {
-    char shape[64];
-    snprintf(shape, sizeof(shape), "N=%d,C=%d,Vp=%d%s", N, C, Vp, with_wpe ? ",wpe" : "");
+    const CheckCase tc("encoder", "N=%d,C=%d,Vp=%d%s", N, C, Vp, with_wpe ? ",wpe" : "");
     Rng rng = rng_create(seed);
     std::vector<int> inputs(N), pos(N);
     for (int i = 0; i < N; i++) {
@@ -249,7 +257,7 @@ static void check_encoder(int N, int C, int Vp, int maxT, int with_wpe, unsigned
     Floats out((size_t)N * C);
     encoder_forward_cpu(out.data(), inputs.data(), pos.data(), wte.data(), with_wpe ? wpe.data() : NULL, N, C);
     encoder_forward(d_out, d_inputs, d_pos, d_wte, d_wpe, N, C, 0);
-    check_device_close(check_name("encoder", "forward", shape), d_out, out, BF16_TOL);
+    check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
 
     floatX *d_dout = upload_bf16(dout);
     void *d_scratch = device_alloc<char>(encoder_backward_scratch_bytes(N));
@@ -260,11 +268,11 @@ static void check_encoder(int N, int C, int Vp, int maxT, int with_wpe, unsigned
         encoder_backward(d_dwte[run], d_dwpe[run], d_scratch, d_dout, d_inputs, d_pos, N, C, 0);
     }
     encoder_backward_cpu(dwte.data(), with_wpe ? dwpe.data() : NULL, dout.data(), inputs.data(), pos.data(), N, C);
-    check_device_close(check_name("encoder", "dwte+=", shape), d_dwte[0], dwte, BF16_TOL);
-    if (with_wpe) check_device_close(check_name("encoder", "dwpe+=", shape), d_dwpe[0], dwpe, BF16_TOL);
+    check_device_close(tc.name("dwte+="), d_dwte[0], dwte, BF16_TOL);
+    if (with_wpe) check_device_close(tc.name("dwpe+="), d_dwpe[0], dwpe, BF16_TOL);
     const int same = device_bytes_equal(d_dwte[0], d_dwte[1], dwte.size() * sizeof(floatX)) &&
                      (!with_wpe || device_bytes_equal(d_dwpe[0], d_dwpe[1], dwpe.size() * sizeof(floatX)));
-    check(same, check_name("encoder", "backward deterministic", shape), "two runs gave different bits");
+    check(same, tc.name("backward deterministic"), "two runs gave different bits");
     device_free_all();
 }
 
@@ -272,8 +280,7 @@ static void check_encoder(int N, int C, int Vp, int maxT, int with_wpe, unsigned
 
 static void check_classifier(int N, int V, int Vp, unsigned long long seed)
 {
-    char shape[48];
-    snprintf(shape, sizeof(shape), "N=%d,V=%d,Vp=%d", N, V, Vp);
+    const CheckCase tc("classifier", "N=%d,V=%d,Vp=%d", N, V, Vp);
     Rng rng = rng_create(seed);
     const size_t n = (size_t)N * Vp;
     Floats logits = random_bf16_values(&rng, n, 3.0f);
@@ -295,19 +302,19 @@ static void check_classifier(int N, int V, int Vp, unsigned long long seed)
     floatX *d_logits = upload_bf16(logits);
     float *d_losses = device_poisoned<float>(N);
     fused_classifier(d_logits, d_losses, dloss, d_targets, N, V, Vp, 0, 0);
-    check_device_close(check_name("classifier", "losses (no dlogits)", shape), d_losses, losses, FP32_TOL);
-    check_device_close(check_name("classifier", "logits kept", shape), d_logits, logits, 0.0);
+    check_device_close(tc.name("losses (no dlogits)"), d_losses, losses, FP32_TOL);
+    check_device_close(tc.name("logits kept"), d_logits, logits, 0.0);
     cudaCheck(cudaMemset(d_losses, 0xff, N * sizeof(float)));
     fused_classifier(d_logits, d_losses, dloss, d_targets, N, V, Vp, 1, 0);
-    check_device_close(check_name("classifier", "losses", shape), d_losses, losses, FP32_TOL);
-    check_device_close(check_name("classifier", "dlogits", shape), d_logits, dlogits, BF16_TOL);
+    check_device_close(tc.name("losses"), d_losses, losses, FP32_TOL);
+    check_device_close(tc.name("dlogits"), d_logits, dlogits, BF16_TOL);
     /* exact zeros: padded columns everywhere, whole rows without a target */
     const Floats got = download(d_logits, n);
     int zeros = 1;
     for (int i = 0; i < N; i++)
         for (int v = 0; v < Vp; v++)
             if (v >= V || targets[i] == -1) zeros &= got[(size_t)i * Vp + v] == 0.0f;
-    check(zeros, check_name("classifier", "zero padding/ignored rows", shape), "a nonzero gradient where 0 is due");
+    check(zeros, tc.name("zero padding/ignored rows"), "a nonzero gradient where 0 is due");
     device_free_all();
 }
 
@@ -315,8 +322,7 @@ static void check_classifier(int N, int V, int Vp, unsigned long long seed)
 
 static void check_adamw(size_t n, unsigned long long seed)
 {
-    char shape[32];
-    snprintf(shape, sizeof(shape), "n=%zu", n);
+    const CheckCase tc("adamw", "n=%zu", n);
     Rng rng = rng_create(seed);
     const float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, wd = 0.1f, grad_scale = 0.5f;
     const int step = 3;
@@ -330,9 +336,9 @@ static void check_adamw(size_t n, unsigned long long seed)
     for (size_t i = 0; i < n; i++) scaled[i] = grads[i] * grad_scale;
     adamw_update_cpu(master.data(), scaled.data(), m.data(), v.data(), n, lr, beta1, beta2, eps, wd, step);
     adamw_update(d_params, d_master, d_grads, d_m, d_v, n, lr, beta1, beta2, eps, wd, grad_scale, step, 1234u, 0);
-    check_device_close(check_name("adamw", "master", shape), d_master, master, FP32_TOL);
-    check_device_close(check_name("adamw", "m", shape), d_m, m, FP32_TOL);
-    check_device_close(check_name("adamw", "v", shape), d_v, v, FP32_TOL);
+    check_device_close(tc.name("master"), d_master, master, FP32_TOL);
+    check_device_close(tc.name("m"), d_m, m, FP32_TOL);
+    check_device_close(tc.name("v"), d_v, v, FP32_TOL);
 
     /* every bf16 parameter is one of the two bf16 neighbours of its master weight */
     const Floats params = download(d_params, n), got_master = download(d_master, n);
@@ -348,12 +354,12 @@ static void check_adamw(size_t n, unsigned long long seed)
         memcpy(&up, &u, 4);
         neighbours &= p == down || p == up;
     }
-    check(neighbours, check_name("adamw", "params are bf16 neighbours of master", shape), "a parameter is off");
+    check(neighbours, tc.name("params are bf16 neighbours of master"), "a parameter is off");
 
     /* same seed, same bits: rerun the rounding from the same master state with lr 0 */
     cudaCheck(cudaMemcpy(d_master, got_master.data(), n * sizeof(float), cudaMemcpyHostToDevice));
     adamw_update(d_again, d_master, d_grads, d_m, d_v, n, 0.0f, beta1, beta2, eps, 0.0f, grad_scale, step, 1234u, 0);
-    check(device_bytes_equal(d_params, d_again, n * sizeof(floatX)), check_name("adamw", "seeded rounding repeats", shape),
+    check(device_bytes_equal(d_params, d_again, n * sizeof(floatX)), tc.name("seeded rounding repeats"),
           "same seed gave different bf16 parameters");
     device_free_all();
 }
@@ -381,8 +387,7 @@ static void check_stochastic_rounding(void)
 
 static void check_global_norm(size_t n, unsigned long long seed)
 {
-    char shape[32];
-    snprintf(shape, sizeof(shape), "n=%zu", n);
+    const CheckCase tc("global_norm", "n=%zu", n);
     Rng rng = rng_create(seed);
     Floats grads = random_bf16_values(&rng, n, 0.01f);
     floatX *d_grads = upload_bf16(grads);
@@ -393,9 +398,9 @@ static void check_global_norm(size_t n, unsigned long long seed)
     const Floats got = download(d_out, 2);
     const double want = (double)global_norm_cpu(grads.data(), n) * global_norm_cpu(grads.data(), n) + start;
     const double err = fabs(got[0] - want) / want;
-    check(err < FP32_TOL, check_name("global_norm", "sum of squares +=", shape), "got %.9g want %.9g (rel err %.2e)",
+    check(err < FP32_TOL, tc.name("sum of squares +="), "got %.9g want %.9g (rel err %.2e)",
           (double)got[0], want, err);
-    check(got[0] == got[1], check_name("global_norm", "deterministic", shape), "two runs: %.9g vs %.9g",
+    check(got[0] == got[1], tc.name("deterministic"), "two runs: %.9g vs %.9g",
           (double)got[0], (double)got[1]);
     device_free_all();
 }
