@@ -114,7 +114,7 @@ dev: $(DEV_CUDA_BINS)
 # every dev/data/NAME.c is a command-line tool built as build/tools/NAME
 TOOL_SRCS := $(wildcard dev/data/*.c)
 ifeq ($(UTF8PROC_LIBS),)
-  $(info utf8proc: not found; $(BUILD)/tools/gen_unicode_classes is not built (test_unicode_table.sh will fail))
+  $(info utf8proc: not found; $(BUILD)/tools/gen_unicode_classes is not built (test_unicode_table.sh skips; apt-get install libutf8proc-dev))
   TOOL_SRCS := $(filter-out dev/data/gen_unicode_classes.c,$(TOOL_SRCS))
 endif
 TOOL_BINS := $(patsubst dev/data/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
@@ -131,9 +131,13 @@ TEST_DEPS += $(TOOL_BINS)
 # Each test/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; test/fuzz.sh
 # (part of `make test`) runs each for FUZZ_SECONDS with its seed corpus
 # test/fuzz/corpus/NAME/ when present. Targets must never exit() on bad input.
-FUZZ_SRCS := $(wildcard test/fuzz/*.c)
-FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CC ?= clang
+FUZZ_SRCS := $(wildcard test/fuzz/*.c)
+ifeq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+  $(info fuzzing: $(FUZZ_CC) not found; fuzz targets are not built and test/fuzz.sh skips (apt-get install clang))
+  FUZZ_SRCS :=
+endif
+FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 $(BUILD)/fuzz/%: test/fuzz/%.c $(wildcard llmc/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Illmc $< $(CPU_LIBS) -o $@

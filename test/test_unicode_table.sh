@@ -5,7 +5,14 @@
 set -u
 cd "$(dirname "$0")/.."
 gen=build/tools/gen_unicode_classes
-[ -x "$gen" ] || { echo "FAIL unicode_table_generator_built: $gen is missing (run make tools)"; exit 1; }
+if [ ! -x "$gen" ]; then
+    if ! pkg-config --exists libutf8proc 2>/dev/null && [ ! -e /usr/include/utf8proc.h ]; then
+        echo "SKIP unicode_table_matches_generator: utf8proc is not installed, so $gen was not built"
+        exit 0
+    fi
+    echo "FAIL unicode_table_generator_built: $gen is missing (run make tools)"
+    exit 1
+fi
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 if "$gen" >"$tmp" 2>/dev/null && cmp -s "$tmp" llmc/unicode_class_table.h; then
