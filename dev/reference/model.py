@@ -320,6 +320,8 @@ def attend(q, k, v, mask):
 
 def _varlen_causal(q, k, v, cu, max_seqlen):
     from torch.nn.attention.varlen import varlen_attn
+    # flash attention takes bf16 only; under autocast RoPE's fp32 tables make q, k fp32
+    q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
     repeat = q.shape[1] // k.shape[1]  # varlen_attn in torch 2.11 has no GQA: share kv heads by copying
     if repeat > 1:
         k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)

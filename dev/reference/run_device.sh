@@ -4,7 +4,8 @@
 #
 #   parity   dev/reference/parity.sh on the linux-source corpus (PNGs + PASS/FAIL)
 #   bench    dev/bench_train.sh (ours vs the PyTorch peer, one table)
-#   curves   dev/curves/run_curves.sh (real-corpus curves, mask on/off, rerun check)
+#   curves   dev/curves/run_curves.sh (real-corpus curves; all six runs take ~15 minutes:
+#            pass RUNS="..." to give each call at most three)
 #   vector   test/test_loss_vector.sh --record, then the test itself (determinism)
 #
 # Logs and plots are gathered into $OUT/results.tgz (one file comes back)
