@@ -257,17 +257,6 @@ static void format_eta(char *buf, size_t len, double seconds)
     else snprintf(buf, len, "%dm%02ds", s / 60, s % 60);
 }
 
-static void dump_batch(FILE *f, const char *path, const PackedBatch *b)
-{
-    int header[3] = {b->B, b->T, b->num_segments};
-    size_t N = (size_t)b->B * b->T;
-    fwrite_or_die(header, sizeof(int), 3, f, path);
-    fwrite_or_die(b->inputs, sizeof(int), N, f, path);
-    fwrite_or_die(b->targets, sizeof(int), N, f, path);
-    fwrite_or_die(b->pos, sizeof(int), N, f, path);
-    fwrite_or_die(b->cu_seqlens, sizeof(int), b->num_segments + 1, f, path);
-}
-
 /* --dump-grads: this rank's gradient buffer (bf16, params.h order, before clipping), for the PyTorch parity check. */
 static void dump_gradients(const GpuModel *m, const char *path)
 {
@@ -413,7 +402,7 @@ int main(int argc, char **argv)
             dataloader_next(&train_loader, &micro[i]);
             if (!tc.doc_mask) packed_batch_make_row_causal(&micro[i]);
             pairs += batch_attended_pairs(&micro[i]);
-            if (dump) dump_batch(dump, tc.dump_batches, &micro[i]);
+            if (dump) packed_batch_write(dump, tc.dump_batches, &micro[i]);
         }
         dist_sum_scalars(&dist, &pairs, 1); /* attended pairs of the global batch, for MFU */
         /* forward + backward of each, then clip + AdamW */

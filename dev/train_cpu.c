@@ -41,6 +41,7 @@ typedef struct {
     float weight_decay;   /* -c */
     float grad_clip;      /* --grad-clip */
     unsigned long long seed; /* -s */
+    const char *dump_batches; /* --dump-batches: every step's batch to this file (NULL = none) */
 } TrainArgs;
 
 static void print_usage(FILE *out)
@@ -64,12 +65,14 @@ static void print_usage(FILE *out)
             "  -c WD             AdamW weight decay on matrices (default 0.1)\n"
             "  --grad-clip CLIP  clip gradients to this global norm, 0 = off (default 1.0)\n"
             "  -s, --seed SEED   seed of the initialisation and the data (default 1337)\n"
+            "  --dump-batches FILE  write every step's batch (train_gpt's format; for\n"
+            "                    dev/reference/train_ref.py --init fp32)\n"
             "  -h, --help        this text\n");
 }
 
 /* Every flag takes one value. */
 static const char *const FLAGS[] = {"-i", "--packing", "-e", "-b", "-t", "-n", "-x", "-l", "-u",
-                                    "-k", "-q", "-c", "--grad-clip", "-s", "--seed"};
+                                    "-k", "-q", "-c", "--grad-clip", "-s", "--seed", "--dump-batches"};
 
 static int known_flag(const char *flag)
 {
@@ -81,7 +84,7 @@ static int known_flag(const char *flag)
 static void parse_args(TrainArgs *a, int argc, char **argv)
 {
     *a = (TrainArgs){DEFAULT_DATA, 0, PACK_BESTFIT, "gpt2:d2,C=64,NH=4,T=64", 4, 64, 50, 3e-3f, -1, 0.1f, "cosine",
-                     0.1f, 1.0f, 1337};
+                     0.1f, 1.0f, 1337, NULL};
     for (int i = 1; i < argc; i += 2) {
         const char *flag = argv[i], *value = argv[i + 1];
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
@@ -107,6 +110,7 @@ static void parse_args(TrainArgs *a, int argc, char **argv)
         else if (strcmp(flag, "-q") == 0) a->final_lr_frac = (float)parse_double_or_die(value, "-q (final lr fraction)");
         else if (strcmp(flag, "-c") == 0) a->weight_decay = (float)parse_double_or_die(value, "-c (weight decay)");
         else if (strcmp(flag, "--grad-clip") == 0) a->grad_clip = (float)parse_double_or_die(value, "--grad-clip");
+        else if (strcmp(flag, "--dump-batches") == 0) a->dump_batches = value;
         else { /* -s, --seed */
             const long seed = parse_long_or_die(value, "-s (seed)");
             if (seed < 0) die("-s (seed) must be >= 0 (got %ld)", seed);
@@ -173,9 +177,11 @@ int main(int argc, char **argv)
     printf("parameters: %zu | AdamW lr %g (%s, warmup %d, final x%g) wd %g clip %g | seed %llu\n",
            model.layout.total, (double)args.lr, args.schedule, args.warmup, (double)args.final_lr_frac,
            (double)args.weight_decay, (double)args.grad_clip, args.seed);
+    FILE *dump = args.dump_batches ? fopen_or_die(args.dump_batches, "wb") : NULL;
     for (int step = 0; step < args.steps; step++) {
         const double start = now_ms();
         if (use_shards) dataloader_next(&loader, &batch);
+        if (dump) packed_batch_write(dump, args.dump_batches, &batch);
         const float lr = lr_at(&sched, step);
         cpu_model_zero_grad(&model);
         const float loss = cpu_model_forward(&model, &batch, 0);
@@ -185,6 +191,7 @@ int main(int argc, char **argv)
                (double)lr, (double)norm, now_ms() - start);
         fflush(stdout);
     }
+    if (dump) fclose_or_die(dump, args.dump_batches);
     if (use_shards) {
         dataloader_print_stats(&loader, stdout);
         dataloader_free(&loader);

@@ -9,6 +9,10 @@
  *                            cu[S] = N, strictly increasing (capacity N + 1)
  *   num_segments (S), max_seqlen (longest segment)
  * Attention never needs rows: a segment never crosses a row boundary.
+ *
+ * packed_batch_write appends one batch to a batch dump (--dump-batches of
+ * train_gpt and train_cpu; read by dev/reference/model.py): int32 values
+ * B, T, S, inputs[N], targets[N], pos[N], cu_seqlens[S + 1].
  */
 #ifndef PACKLM_BATCH_H
 #define PACKLM_BATCH_H
@@ -66,6 +70,18 @@ static inline void packed_batch_make_row_causal(PackedBatch *b)
     b->num_segments = b->B;
     for (int r = 0; r <= b->B; r++) b->cu_seqlens[r] = r * b->T;
     packed_batch_derive_positions(b);
+}
+
+/* Append the batch to the dump file f (named path in error messages). */
+static inline void packed_batch_write(FILE *f, const char *path, const PackedBatch *b)
+{
+    const int header[3] = {b->B, b->T, b->num_segments};
+    const size_t N = (size_t)b->B * b->T;
+    fwrite_or_die(header, sizeof(int), 3, f, path);
+    fwrite_or_die(b->inputs, sizeof(int), N, f, path);
+    fwrite_or_die(b->targets, sizeof(int), N, f, path);
+    fwrite_or_die(b->pos, sizeof(int), N, f, path);
+    fwrite_or_die(b->cu_seqlens, sizeof(int), b->num_segments + 1, f, path);
 }
 
 /* Check every invariant above. Returns NULL if valid, else a static message. */

@@ -308,14 +308,30 @@ def attend(q, k, v, mask):
     if isinstance(mask, VarlenSegments):
         return _varlen_causal(q, k, v, mask.cu_seqlens, mask.max_seqlen)
     if isinstance(mask, torch.Tensor):  # dense (N, N): True = may attend
-        out = F.scaled_dot_product_attention(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
-                                             attn_mask=mask, enable_gqa=q.shape[1] != k.shape[1])
-        return out.transpose(0, 1)
+        return _dense_causal(q, k, v, mask)
     # FlexAttention sees the micro-batch as one sequence (1, heads, N, HD); the mask cuts it
     out = _compiled_fn("flex_attention")(q.transpose(0, 1)[None], k.transpose(0, 1)[None],
                                          v.transpose(0, 1)[None], block_mask=mask,
                                          enable_gqa=q.shape[1] != k.shape[1])
     return out[0].transpose(0, 1)
+
+
+# scaled_dot_product_attention takes GQA (enable_gqa) from torch 2.5 on
+_SDPA_HAS_GQA = tuple(int(part) for part in torch.__version__.split(".")[:2]) >= (2, 5)
+
+
+def _dense_causal(q, k, v, mask):
+    """Attention under a dense (N, N) mask: SDPA where this torch has GQA, else the
+    formula itself, softmax(q k^T / sqrt(HD) where allowed) v, kv heads shared by copying."""
+    q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # (heads, N, HD)
+    if _SDPA_HAS_GQA:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=q.shape[0] != k.shape[0])
+    else:
+        repeat = q.shape[0] // k.shape[0]
+        k, v = k.repeat_interleave(repeat, dim=0), v.repeat_interleave(repeat, dim=0)
+        scores = (q @ k.transpose(1, 2)) / math.sqrt(q.shape[-1])
+        out = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1) @ v
+    return out.transpose(0, 1)
 
 
 def _varlen_causal(q, k, v, cu, max_seqlen):

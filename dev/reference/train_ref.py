@@ -107,12 +107,15 @@ def round_to_bf16(a):
 
 
 def build_model(args, device):
-    """The weights train_gpt starts from: a model file, or the seeded init rounded to bf16."""
+    """The weights to start from: a model file, or the seeded init, rounded to bf16 as
+    train_gpt starts (--init bf16) or kept fp32 as train_cpu starts (--init fp32)."""
     if os.path.isfile(args.model):
         cfg, arrays = load_checkpoint(args.model)
     else:
         cfg = parse_descriptor(args.model)
-        arrays = {name: round_to_bf16(a) for name, a in init_params(cfg, args.seed).items()}
+        arrays = init_params(cfg, args.seed)
+        if args.init == "bf16":
+            arrays = {name: round_to_bf16(a) for name, a in arrays.items()}
     model = PackLM(cfg).to(device)
     model.load(arrays)
     return model
@@ -134,6 +137,8 @@ def main():
     ap.add_argument("--beta1", type=float, default=0.9)
     ap.add_argument("--beta2", type=float, default=0.95)
     ap.add_argument("--eps", type=float, default=1e-8)
+    ap.add_argument("--init", choices=["bf16", "fp32"], default="bf16",
+                    help="seeded init rounded to bf16 (as train_gpt) or fp32 (as train_cpu)")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = autocast matmuls")
     ap.add_argument("--attention", choices=["flex", "varlen", "dense"], default="flex",
                     help="flex: FlexAttention (compiled); varlen: varlen_attn (bf16 only); dense: SDPA, N^2 mask")
