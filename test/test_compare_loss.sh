@@ -5,6 +5,7 @@
 # names the file, and the PNG is written when matplotlib is installed.
 set -u
 cd "$(dirname "$0")/.."
+source test/expect.bash
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 COMPARE=(python3 scripts/compare_loss.py)
@@ -24,20 +25,6 @@ make_log "$TMP/close.log" 0.004 0
 make_log "$TMP/shifted.log" 0.05 0
 make_log "$TMP/diverging.log" 0 0.0002
 CHECKS=(--max-mean-diff 0.01 --max-step0-rel 1e-3 --max-trend 0.01)
-
-expect() { # expect NAME WANT_STATUS GREP_PATTERN COMMAND...
-    local name=$1 want=$2 pattern=$3 out status
-    shift 3
-    out=$("$@" 2>&1)
-    status=$?
-    if [ "$status" -ne "$want" ]; then
-        echo "FAIL $name: exit status $status, wanted $want; output: $(echo "$out" | tail -n 3)"
-    elif ! grep -qE "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/: $(echo "$out" | tail -n 3)"
-    else
-        echo "PASS $name"
-    fi
-}
 
 expect compare_close_passes 0 '^PASS close_mean_diff' "${COMPARE[@]}" "$TMP/a.log" "$TMP/close.log" \
     --labels a,close "${CHECKS[@]}"

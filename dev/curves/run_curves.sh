@@ -33,7 +33,8 @@ case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0
 OUT_DIR=${1:-build/curves}
 CORPUS=build/linux_docs
 STEPS=${CURVE_STEPS:-1000}
-RUNS=${RUNS:-bestfit_mask chunk_mask bestfit_nomask bestfit_mask_b16 bestfit_mask_b8 bestfit_mask_seed2}
+ALL_RUNS="bestfit_mask chunk_mask bestfit_nomask bestfit_mask_b16 bestfit_mask_b8 bestfit_mask_seed2"
+RUNS=${RUNS:-$ALL_RUNS}
 RERUN_SECONDS=${RERUN_SECONDS:-0}
 declare -A FLAGS=(
     [bestfit_mask]="--packing bestfit --doc-mask 1"
@@ -76,7 +77,7 @@ fi
 
 # compare and plot every finished run against bestfit_mask
 logs=() labels=()
-for name in bestfit_mask chunk_mask bestfit_nomask bestfit_mask_b16 bestfit_mask_b8 bestfit_mask_seed2; do
+for name in $ALL_RUNS; do
     [ -s "$OUT_DIR/$name/main.log" ] && logs+=("$OUT_DIR/$name/main.log") && labels+=("$name")
 done
 if [ ${#logs[@]} -gt 0 ]; then

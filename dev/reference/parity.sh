@@ -48,6 +48,12 @@ done
 mkdir -p "$OUT_DIR"
 make -s train_gpt GPU_ARCH="${GPU_ARCH:-90a}" >"$OUT_DIR/build.log" 2>&1 || { cat "$OUT_DIR/build.log"; exit 1; }
 
+tokens=$((ROWS * 1024 * MICRO_STEPS))
+attention=$ATTENTION
+[ "$MICRO_STEPS" -eq 1 ] || attention=flex # 800 dense fp32 micro-steps take ~8 minutes
+# ours / ref ARGS...: train_gpt / the reference with this model's settings ("common") and ARGS
+ours() { ./train_gpt "${common[@]}" -i "$DATA" -j "" -v 0 -s 0 -b "$ROWS" -t 1024 "$@"; }
+ref() { python3 dev/reference/train_ref.py "${common[@]}" --grad-bound "$GRAD_BOUND" "$@"; }
 failed=0
 report() { # report NAME RC WHY
     if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1: $3"; failed=$((failed + 1)); fi
@@ -56,13 +62,8 @@ for name in $MODELS; do
     W=$OUT_DIR/$name
     rm -rf "$W"
     mkdir -p "$W"
-    tokens=$((ROWS * 1024 * MICRO_STEPS))
-    attention=$ATTENTION
-    [ "$MICRO_STEPS" -eq 1 ] || attention=flex # 800 dense fp32 micro-steps take ~8 minutes
     common=(-e "${DESCRIPTOR[$name]}" -d "$tokens" -x "$STEPS" -u 20 -q 0.1 -k cosine -c 0.1 --grad-clip 1.0
         --seed 1337 -l "${LR[$name]}")
-    ours() { ./train_gpt "${common[@]}" -i "$DATA" -j "" -v 0 -s 0 -b "$ROWS" -t 1024 "$@"; }
-    ref() { python3 dev/reference/train_ref.py "${common[@]}" --grad-bound "$GRAD_BOUND" "$@"; }
 
     ours -o "$W/ours" -n "$GRAD_CHECK_EVERY" -nk 0 --dump-batches "$W/batches.bin" \
         --dump-grads "$W/grads_ours.bin" >"$W/ours.txt" 2>&1

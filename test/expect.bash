@@ -1,0 +1,21 @@
+# expect.bash — sourced by the test/*.sh scripts (not a test itself: run_tests.sh
+# runs test/*.sh only). One helper:
+#
+#   expect NAME WANT_STATUS PATTERN COMMAND...
+#
+# runs COMMAND (stdout and stderr together) and prints "PASS NAME" when it
+# exits with WANT_STATUS and its output matches the extended regex PATTERN,
+# else "FAIL NAME: why" with the last lines of the output.
+expect() {
+    local name=$1 want=$2 pattern=$3 out status
+    shift 3
+    out=$("$@" 2>&1)
+    status=$?
+    if [ "$status" -ne "$want" ]; then
+        echo "FAIL $name: exit status $status, wanted $want; output: $(echo "$out" | tail -n 3)"
+    elif ! grep -qE -- "$pattern" <<<"$out"; then
+        echo "FAIL $name: output lacks /$pattern/: $(echo "$out" | tail -n 3)"
+    else
+        echo "PASS $name"
+    fi
+}
