@@ -4,7 +4,8 @@
 # without a GPU:
 #   - every tracked *.sh / *.bash / *.sbatch parses (bash -n),
 #   - the scripts that take -h / --help print their usage block and exit 0,
-#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name with an
+#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name (and
+#     parity.sh an odd ROWS) with an
 #     error naming it, before building or reading anything.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,4 +23,5 @@ for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curv
 done
 
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"
+expect parity_odd_rows 1 "ROWS must be even" env ROWS=3 MODELS=gpt2 dev/reference/parity.sh "$TMP/parity"
 expect curves_unknown_run 1 "unknown run 'nope'" env RUNS="bestfit_mask nope" dev/curves/run_curves.sh "$TMP/curves"

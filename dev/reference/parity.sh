@@ -19,16 +19,22 @@
 #     (least-squares growth of |difference| over the run <= 0.01),
 # and, for scale, the reference against itself: the same run in bf16 autocast
 # with varlen_attn (standard PyTorch mixed precision) vs its fp32 run, printed,
-# not bounded. One PNG per model with the three curves and their differences.
+# not bounded, and train_gpt against itself with half-size micro-batches (-b ROWS/2:
+# the same rows, another summation order). One PNG per model with the four curves
+# and their differences from the fp32 reference.
 # Why 32K-token steps: at 8K tokens the per-step losses are noisy enough that
 # two valid numerics drift apart by about 0.01 or more (llama: ours vs fp32
 # 0.016, PyTorch bf16 vs fp32 0.032; gpt2: 0.0071 and, after two kernels changed
 # their summation order, 0.0102, PyTorch bf16 vs fp32 0.052;
-# dev/notes/reference.md). MICRO_STEPS=1 gives the 8K-token setting.
+# dev/notes/reference.md). MICRO_STEPS=1 gives the 8K-token setting. For gpt2:d12
+# 32K does not help: ours vs fp32 0.0102 (seed 1337) and 0.0158 (SEED=2), while
+# train_gpt against its own -b 4 run differs by 0.0054 / 0.0138 and PyTorch bf16
+# against fp32 by 0.055 / 0.029: for this model the 0.01 bound lies inside the
+# spread of valid bf16 numerics, so its FAIL there is not evidence of a bug.
 # Prints PASS/FAIL lines; exit status 1 on any FAIL.
 #
 # usage: dev/reference/parity.sh [OUTDIR]   env: DATA (train shard glob), STEPS, ROWS, MODELS,
-#        MICRO_STEPS, ATTENTION, GRAD_CHECK_EVERY, GPU_ARCH
+#        MICRO_STEPS, ATTENTION, GRAD_CHECK_EVERY, SEED (1337: the init and data order), GPU_ARCH
 set -uo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/parity}
@@ -38,10 +44,12 @@ GRAD_BOUND=${GRAD_BOUND:-5e-2}
 GRAD_CHECK_EVERY=${GRAD_CHECK_EVERY:-67}
 MODELS=${MODELS:-"gpt2 llama"}
 ATTENTION=${ATTENTION:-dense}
+SEED=${SEED:-1337}
 declare -A DESCRIPTOR=([gpt2]=gpt2:d12 [llama]="llama:1B,L=10,C=768,NH=12,NKV=4,F=2048,T=1024")
 declare -A LR=([gpt2]=6e-4 [llama]=3e-4)
 MICRO_STEPS=${MICRO_STEPS:-4}
 ROWS=${ROWS:-8}
+[ $((ROWS % 2)) -eq 0 ] || { echo "parity: ROWS must be even (the split run uses ROWS/2), got $ROWS"; exit 1; }
 for name in $MODELS; do
     [ -n "${DESCRIPTOR[$name]:-}" ] || { echo "parity: unknown model '$name' (known: ${!DESCRIPTOR[*]})"; exit 1; }
 done
@@ -63,7 +71,7 @@ for name in $MODELS; do
     rm -rf "$W"
     mkdir -p "$W"
     common=(-e "${DESCRIPTOR[$name]}" -d "$tokens" -x "$STEPS" -u 20 -q 0.1 -k cosine -c 0.1 --grad-clip 1.0
-        --seed 1337 -l "${LR[$name]}")
+        --seed "$SEED" -l "${LR[$name]}")
 
     ours -o "$W/ours" -n "$GRAD_CHECK_EVERY" -nk 0 --dump-batches "$W/batches.bin" \
         --dump-grads "$W/grads_ours.bin" >"$W/ours.txt" 2>&1
@@ -96,14 +104,21 @@ for name in $MODELS; do
     ref --batches "$W/batches.bin" --dtype bf16 --attention varlen -o "$W/ref_bf16" >"$W/ref_bf16.txt" 2>&1 ||
         { echo "FAIL ${name}_reference_bf16: see $W/ref_bf16.txt"; failed=$((failed + 1)); }
 
+    # train_gpt against itself: the same rows, summed as twice as many half-size micro-batches
+    ours -b $((ROWS / 2)) -o "$W/ours_split" >"$W/ours_split.txt" 2>&1 ||
+        { echo "FAIL ${name}_train_gpt_split: see $W/ours_split.txt"; failed=$((failed + 1)); }
+
     python3 scripts/compare_loss.py "$W/ours/main.log" "$W/ref/main.log" --labels train_gpt,pytorch \
         --max-mean-diff 0.01 --max-step0-rel 1e-3 --max-trend 0.01
     rc=$?
     report "${name}_loss_curves" $rc "see the lines above"
-    echo "for scale (no bound), the reference against itself:"
+    echo "for scale (no bound), other valid numerics against the fp32 reference and against train_gpt:"
     python3 scripts/compare_loss.py "$W/ref/main.log" "$W/ref_bf16/main.log" "$W/ours/main.log" \
-        --labels pytorch_fp32,pytorch_bf16,train_gpt --png "$OUT_DIR/parity_$name.png" | grep -v '^wrote'
-    rm -f "$W/batches.bin" "$W"/ours/*.bin
+        "$W/ours_split/main.log" --labels pytorch_fp32,pytorch_bf16,train_gpt,train_gpt_b$((ROWS / 2)) \
+        --png "$OUT_DIR/parity_$name.png" | grep -v '^wrote'
+    python3 scripts/compare_loss.py "$W/ours/main.log" "$W/ours_split/main.log" \
+        --labels train_gpt,train_gpt_b$((ROWS / 2))
+    rm -f "$W/batches.bin" "$W"/ours/*.bin "$W"/ours_split/*.bin
 done
 echo "parity: $failed failed"
 [ "$failed" -eq 0 ]
