@@ -4,9 +4,9 @@
 # without a GPU:
 #   - every tracked *.sh / *.bash / *.sbatch parses (bash -n),
 #   - the scripts that take -h / --help print their usage block and exit 0,
-#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name (and
-#     parity.sh an odd ROWS) with an
-#     error naming it, before building or reading anything.
+#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name, and
+#     parity.sh an odd ROWS, with an error naming it, before building or
+#     reading anything.
 set -u
 cd "$(dirname "$0")/.."
 source test/expect.bash

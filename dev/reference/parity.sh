@@ -57,6 +57,7 @@ mkdir -p "$OUT_DIR"
 make -s train_gpt GPU_ARCH="${GPU_ARCH:-90a}" >"$OUT_DIR/build.log" 2>&1 || { cat "$OUT_DIR/build.log"; exit 1; }
 
 tokens=$((ROWS * 1024 * MICRO_STEPS))
+half_rows=$((ROWS / 2)) # the split run: the same rows as twice as many micro-batches
 attention=$ATTENTION
 [ "$MICRO_STEPS" -eq 1 ] || attention=flex # 800 dense fp32 micro-steps take ~8 minutes
 # ours / ref ARGS...: train_gpt / the reference with this model's settings ("common") and ARGS
@@ -105,7 +106,7 @@ for name in $MODELS; do
         { echo "FAIL ${name}_reference_bf16: see $W/ref_bf16.txt"; failed=$((failed + 1)); }
 
     # train_gpt against itself: the same rows, summed as twice as many half-size micro-batches
-    ours -b $((ROWS / 2)) -o "$W/ours_split" >"$W/ours_split.txt" 2>&1 ||
+    ours -b "$half_rows" -o "$W/ours_split" >"$W/ours_split.txt" 2>&1 ||
         { echo "FAIL ${name}_train_gpt_split: see $W/ours_split.txt"; failed=$((failed + 1)); }
 
     python3 scripts/compare_loss.py "$W/ours/main.log" "$W/ref/main.log" --labels train_gpt,pytorch \
@@ -114,10 +115,10 @@ for name in $MODELS; do
     report "${name}_loss_curves" $rc "see the lines above"
     echo "for scale (no bound), other valid numerics against the fp32 reference and against train_gpt:"
     python3 scripts/compare_loss.py "$W/ref/main.log" "$W/ref_bf16/main.log" "$W/ours/main.log" \
-        "$W/ours_split/main.log" --labels pytorch_fp32,pytorch_bf16,train_gpt,train_gpt_b$((ROWS / 2)) \
+        "$W/ours_split/main.log" --labels pytorch_fp32,pytorch_bf16,train_gpt,train_gpt_b$half_rows \
         --png "$OUT_DIR/parity_$name.png" | grep -v '^wrote'
     python3 scripts/compare_loss.py "$W/ours/main.log" "$W/ours_split/main.log" \
-        --labels train_gpt,train_gpt_b$((ROWS / 2))
+        --labels train_gpt,train_gpt_b$half_rows
     rm -f "$W/batches.bin" "$W"/ours/*.bin "$W"/ours_split/*.bin
 done
 echo "parity: $failed failed"
