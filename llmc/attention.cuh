@@ -436,11 +436,10 @@ static void attention_forward_launch(floatX *out, float *lse, const floatX *qkv,
     cudaCheckLaunch();
 }
 
-static void attention_forward(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens, int num_segments,
-                              int max_seqlen, int N, int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+static void attention_forward_sm80(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens,
+                                   int num_segments, int max_seqlen, int N, int NH, int NKV, int HD, void *workspace,
+                                   cudaStream_t s)
 {
-    attention_check_shape("attention_forward", NH, NKV, HD);
-    if (N <= 0 || num_segments <= 0) return;
     if (HD == 64)
         attention_forward_launch<64>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, workspace, s);
     else
@@ -691,6 +690,103 @@ static void attention_backward_launch(floatX *dqkv, const floatX *dout, const fl
     cudaCheckLaunch();
 }
 
+static void attention_backward_sm80(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                                    const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
+                                    int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+{
+    if (HD == 64)
+        attention_backward_launch<64>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                      workspace, s);
+    else
+        attention_backward_launch<128>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                       workspace, s);
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+#if __has_include("attention_sm90.cuh")
+#include "attention_sm90.cuh"
+#endif
+
+/* Which kernels run: the mma.sync kernels (sm80, any card from sm_80 on) or
+   the Hopper kernels (sm90: wgmma + TMA, compute capability 9.0 and a binary
+   that carries sm_90a code). AUTO picks sm90 when both hold. */
+enum AttentionPath { ATTENTION_PATH_AUTO, ATTENTION_PATH_SM80, ATTENTION_PATH_SM90 };
+
+static const char *attention_path_name(AttentionPath path)
+{
+    return path == ATTENTION_PATH_SM90 ? "sm90" : path == ATTENTION_PATH_SM80 ? "sm80" : "auto";
+}
+
+/* 1 in the sm_90a machine code of this binary, 0 in any other. Read back by
+   the host, it says whether the card runs code built with the Hopper
+   instructions (a binary built for sm_80 or plain sm_90 has none). */
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ int attention_binary_has_sm90a = 1;
+#else
+__device__ int attention_binary_has_sm90a = 0;
+#endif
+
+/* Empty when the sm90 path can run on the current card, else why not. */
+static const char *attention_sm90_unavailable(void)
+{
+    static int probed = 0;
+    static const char *reason = "";
+    if (probed) return reason;
+    probed = 1;
+    int device, major, minor, has_code = 0;
+    cudaCheck(cudaGetDevice(&device));
+    cudaCheck(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    cudaCheck(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    if (major != 9 || minor != 0) {
+        reason = "the card is not compute capability 9.0";
+        return reason;
+    }
+    cudaCheck(cudaMemcpyFromSymbol(&has_code, attention_binary_has_sm90a, sizeof(int)));
+    if (!has_code) reason = "this binary carries no sm_90a code (build with GPU_ARCH=90a)";
+#if !__has_include("attention_sm90.cuh")
+    else reason = "this build has no sm90 attention kernels yet";
+#endif
+    return reason;
+}
+
+/* The path chosen for the whole process (attention_select_path). */
+static AttentionPath attention_requested_path = ATTENTION_PATH_AUTO;
+
+/* The path the kernels take now: AUTO resolved against the card and binary;
+   a forced sm90 path that cannot run is a clear error. */
+static AttentionPath attention_active_path(void)
+{
+    const char *why_not = attention_sm90_unavailable();
+    if (attention_requested_path == ATTENTION_PATH_SM90 && why_not[0])
+        die("attention: the sm90 path was requested but %s", why_not);
+    if (attention_requested_path == ATTENTION_PATH_AUTO) return why_not[0] ? ATTENTION_PATH_SM80 : ATTENTION_PATH_SM90;
+    return attention_requested_path;
+}
+
+/* Choose the path for every later attention call of this process; checks a
+   forced sm90 path at once. */
+static void attention_select_path(AttentionPath path)
+{
+    attention_requested_path = path;
+    attention_active_path();
+}
+
+static void attention_forward(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens, int num_segments,
+                              int max_seqlen, int N, int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+{
+    attention_check_shape("attention_forward", NH, NKV, HD);
+    if (N <= 0 || num_segments <= 0) return;
+#if __has_include("attention_sm90.cuh")
+    if (attention_active_path() == ATTENTION_PATH_SM90) {
+        attention_forward_sm90(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD, workspace, s);
+        return;
+    }
+#endif
+    attention_forward_sm80(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD, workspace, s);
+}
+
+/* The sm90 path uses the sm80 backward until the Hopper backward lands. */
 static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                                const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
                                int NH, int NKV, int HD, void *workspace, int deterministic, cudaStream_t s)
@@ -698,12 +794,9 @@ static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *q
     (void)deterministic; /* always deterministic: see the comment at the top */
     attention_check_shape("attention_backward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
-    if (HD == 64)
-        attention_backward_launch<64>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
-                                      workspace, s);
-    else
-        attention_backward_launch<128>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
-                                       workspace, s);
+    attention_active_path(); /* a forced sm90 path that cannot run fails here too */
+    attention_backward_sm80(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD,
+                            workspace, s);
 }
 
 #endif /* PACKLM_ATTENTION_CUH */
