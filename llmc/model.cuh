@@ -308,6 +308,8 @@ static void gpu_model_upload_batch(GpuModel *m, const PackedBatch *b)
     m->num_tokens = N;
     m->num_segments = b->num_segments;
     m->max_seqlen = b->max_seqlen;
+    /* the attention tile tables, once for every layer of this micro-batch */
+    attention_plan(m->attention_workspace, m->cu_seqlens, m->num_segments, m->max_seqlen, N, s);
 }
 
 /* ---------------------------------------------------------------- forward */

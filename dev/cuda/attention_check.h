@@ -62,6 +62,7 @@ static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, 
     cudaCheck(cudaMalloc(&p.d_cu, (p.S + 1) * sizeof(int)));
     cudaCheck(cudaMalloc(&p.d_ws, attention_workspace_bytes(p.N, NH, NKV, HD)));
     cudaCheck(cudaMemcpy(p.d_cu, p.cu_seqlens.data(), (p.S + 1) * sizeof(int), cudaMemcpyHostToDevice));
+    attention_plan(p.d_ws, p.d_cu, p.S, p.max_seqlen, p.N, 0);
     p.qkv = random_bf16_values(rng, nqkv, 1.0f); /* standard normal, bf16-exact */
     p.dout = random_bf16_values(rng, nout, 1.0f);
     copy_to_device_bf16(p.d_qkv, p.qkv);
