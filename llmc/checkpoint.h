@@ -7,6 +7,8 @@
  *   [0] magic 20240326 (gpt2) / 20261125 (llama)   [1] version 3 fp32 / 5 bf16
  *   [2] max_seq_len [3] V [4] L [5] NH [6] C [7] Vp
  *   llama only: [8] NKV [9] F [10] tied [11] rope_theta [12] norm_eps (float bits)
+ *   [13] Llama 3 RoPE scaling factor [14] low_freq_factor [15] high_freq_factor
+ *   (float bits) [16] original max position; all 0 = no scaling (older files)
  * We write bf16 (version 5); we read both.
  *
  * Training state file, one per rank: what a resumed run needs beyond the
@@ -115,6 +117,10 @@ static inline void model_header_fill(int *h, const ModelConfig *c, int version)
     h[4] = c->num_layers;
     h[5] = c->num_heads;
     h[6] = c->channels;
+        memcpy(&h[13], &c->rope_scaling.factor, 4);
+        memcpy(&h[14], &c->rope_scaling.low_freq_factor, 4);
+        memcpy(&h[15], &c->rope_scaling.high_freq_factor, 4);
+        h[16] = c->rope_scaling.original_max_pos;
     h[7] = c->padded_vocab_size;
     if (c->family == MODEL_LLAMA) {
         h[8] = c->num_kv_heads;
@@ -171,6 +177,10 @@ static inline void checkpoint_read_model_config(const char *path, ModelConfig *c
         c->ffn_hidden = 4 * h[6];
         c->tied_embeddings = 1;
         c->norm_eps = 1e-5f;
+        memcpy(&c->rope_scaling.factor, &h[13], 4);
+        memcpy(&c->rope_scaling.low_freq_factor, &h[14], 4);
+        memcpy(&c->rope_scaling.high_freq_factor, &h[15], 4);
+        c->rope_scaling.original_max_pos = h[16];
         c->rope_theta = 500000.0f;
     } else {
         c->num_kv_heads = h[8];

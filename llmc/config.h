@@ -10,7 +10,9 @@
  * Overrides after the base name are comma-separated key=value pairs:
  *   L (layers), C (channels), NH (heads), NKV (kv heads, llama), F (FFN hidden),
  *   V (vocabulary), T (max sequence length / position table), theta (RoPE base),
- *   eps (norm epsilon), tied (1 = head shares the token embedding).
+ *   eps (norm epsilon), tied (1 = head shares the token embedding),
+ *   llama3 (Llama 3 RoPE scaling FACTOR/LOW/HIGH/ORIGINAL_T, e.g. llama3=32/1/4/8192;
+ *   the frequency rule is in rope_freq.h).
  *
  * Shapes used everywhere: HD = C / NH (head dim), QKV width = (NH + 2*NKV)*HD,
  * Vp = V rounded up to a multiple of 128 (padded logits never get probability).
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rope_freq.h"
 #include "utils.h"
 
 typedef enum { MODEL_GPT2 = 0, MODEL_LLAMA = 1 } ModelFamily;
@@ -39,6 +42,7 @@ typedef struct {
     int padded_vocab_size; /* Vp: V rounded up to a multiple of 128 */
     int max_seq_len;       /* gpt2: rows of the position table; llama: largest T */
     float rope_theta;      /* llama only */
+    RopeScaling rope_scaling; /* llama only: Llama 3 frequency scaling, factor 0 = none */
     float norm_eps;        /* LayerNorm / RMSNorm epsilon */
     int tied_embeddings;   /* 1: the head reuses the token embedding */
 } ModelConfig;
@@ -81,6 +85,13 @@ static inline void model_config_finish(ModelConfig *c, const char *descriptor)
     if (c->max_seq_len < 1) die("model '%s': T must be >= 1 (got %d)", descriptor, c->max_seq_len);
     if (!(c->norm_eps > 0.0f)) die("model '%s': eps must be > 0", descriptor);
     if (c->family == MODEL_LLAMA && !(c->rope_theta > 0.0f)) die("model '%s': theta must be > 0", descriptor);
+    const RopeScaling *rs = &c->rope_scaling;
+    if (c->family == MODEL_GPT2 && rs->factor != 0.0f) die("model '%s': gpt2 has no RoPE to scale", descriptor);
+    if (rs->factor != 0.0f && !(rs->factor >= 1.0f && rs->low_freq_factor > 0.0f &&
+                                rs->high_freq_factor > rs->low_freq_factor && rs->original_max_pos > 0))
+        die("model '%s': llama3 RoPE scaling needs factor >= 1, 0 < low_freq_factor < high_freq_factor and an "
+            "original length > 0 (got %g/%g/%g/%d)", descriptor, (double)rs->factor, (double)rs->low_freq_factor,
+            (double)rs->high_freq_factor, rs->original_max_pos);
     c->padded_vocab_size = round_up_to(c->vocab_size, VOCAB_PAD_MULTIPLE);
 }
 
@@ -136,6 +147,13 @@ static inline void model_config_apply_override(ModelConfig *c, const char *key, 
     snprintf(what, sizeof(what), "model '%s': override %s", descriptor, key);
     if (strcmp(key, "theta") == 0) { c->rope_theta = (float)parse_double_or_die(value, what); return; }
     if (strcmp(key, "eps") == 0) { c->norm_eps = (float)parse_double_or_die(value, what); return; }
+    if (strcmp(key, "llama3") == 0) {
+        RopeScaling *rs = &c->rope_scaling;
+        if (sscanf(value, "%g/%g/%g/%d", &rs->factor, &rs->low_freq_factor, &rs->high_freq_factor,
+                   &rs->original_max_pos) != 4)
+            die("%s: '%s' is not FACTOR/LOW/HIGH/ORIGINAL_T (e.g. 32/1/4/8192)", what, value);
+        return;
+    }
     long v = parse_long_or_die(value, what);
     if (v < 0 || v > 1000000000L) die("%s: value %ld out of range", what, v);
     int iv = (int)v;
@@ -150,7 +168,7 @@ static inline void model_config_apply_override(ModelConfig *c, const char *key, 
     else if (strcmp(key, "V") == 0) c->vocab_size = iv;
     else if (strcmp(key, "T") == 0) c->max_seq_len = iv;
     else if (strcmp(key, "tied") == 0) c->tied_embeddings = iv != 0;
-    else die("model '%s': unknown override key '%s' (known: L C NH NKV F V T theta eps tied)", descriptor, key);
+    else die("model '%s': unknown override key '%s' (known: L C NH NKV F V T theta eps tied llama3)", descriptor, key);
 }
 
 /* Parse "family:size[,key=value...]" into *c, or die with a clear message. */
@@ -195,7 +213,18 @@ static inline void model_config_print(const ModelConfig *c, FILE *out)
             c->num_kv_heads, c->head_dim, c->ffn_hidden, c->vocab_size, c->padded_vocab_size,
             c->max_seq_len, c->tied_embeddings ? " tied" : " untied");
     if (c->family == MODEL_LLAMA) fprintf(out, " theta=%g", (double)c->rope_theta);
+    if (c->family == MODEL_LLAMA && c->rope_scaling.factor > 0.0f)
+        fprintf(out, " llama3=%g/%g/%g/%d", (double)c->rope_scaling.factor, (double)c->rope_scaling.low_freq_factor,
+                (double)c->rope_scaling.high_freq_factor, c->rope_scaling.original_max_pos);
     fprintf(out, "\n");
+}
+
+/* The RoPE frequencies of a llama model (rope_freq.h). */
+static inline RopeParams model_rope_params(const ModelConfig *c)
+{
+    RopeParams r = rope_params_plain(c->rope_theta);
+    r.scaling = c->rope_scaling;
+    return r;
 }
 
 #endif /* PACKLM_CONFIG_H */

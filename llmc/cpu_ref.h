@@ -11,7 +11,8 @@
  *   gelu        n elements, tanh approximation
  *   swiglu      inp (N, 2F) = gate | up -> out (N, F) = silu(gate) * up
  *   rope        inp (N, QKV), QKV = (NH + 2*NKV) * HD: q and k heads rotated by pos,
- *               "rotate half" pairs (d, d + HD/2), angle = pos * theta^(-2d/HD); v copied
+ *               "rotate half" pairs (d, d + HD/2), angle = pos * f(d) with f from rope_freq.h
+ *               (theta^(-2d/HD), or Llama 3's scaled rule); v copied
  *   residual    out = a + b (n elements)
  *   classifier  logits (N, Vp) -> probs (N, Vp) (softmax over the first V columns, 0
  *               beyond), losses (N) = -log probs[target], 0 where target == -1
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "attention_ref.h"
+#include "rope_freq.h"
 #include "utils.h"
 
 /* Loops with less work than this stay on one thread: starting threads would
@@ -299,7 +301,7 @@ static inline void swiglu_backward_cpu(float *dinp, const float *dout, const flo
  * Angles are computed in double so the reference stays exact at large pos.
  */
 static inline void rope_rotate_cpu(float *out, const float *inp, const int *pos, int N, int NH, int NKV, int HD,
-                                   float theta, float direction, int accumulate)
+                                   RopeParams rope, float direction, int accumulate)
 {
     const int stride = (NH + 2 * NKV) * HD, half = HD / 2, rotated = (NH + NKV) * HD;
 #pragma omp parallel for if ((size_t)N * stride >= CPU_REF_PARALLEL_WORK)
@@ -307,7 +309,7 @@ static inline void rope_rotate_cpu(float *out, const float *inp, const int *pos,
         const float *x = inp + (size_t)i * stride;
         float *o = out + (size_t)i * stride;
         for (int d = 0; d < half; d++) {
-            const double angle = pos[i] * pow((double)theta, -2.0 * d / HD);
+            const double angle = pos[i] * rope_inv_freq(rope, d, HD);
             const float c = (float)cos(angle), s = direction * (float)sin(angle);
             for (int head = 0; head < NH + NKV; head++) {
                 const float x1 = x[head * HD + d], x2 = x[head * HD + d + half];
@@ -321,15 +323,15 @@ static inline void rope_rotate_cpu(float *out, const float *inp, const int *pos,
 }
 
 static inline void rope_forward_cpu(float *out, const float *inp, const int *pos, int N, int NH, int NKV, int HD,
-                                    float theta)
+                                    RopeParams rope)
 {
-    rope_rotate_cpu(out, inp, pos, N, NH, NKV, HD, theta, 1.0f, 0);
+    rope_rotate_cpu(out, inp, pos, N, NH, NKV, HD, rope, 1.0f, 0);
 }
 
 static inline void rope_backward_cpu(float *dinp, const float *dout, const int *pos, int N, int NH, int NKV,
-                                     int HD, float theta)
+                                     int HD, RopeParams rope)
 {
-    rope_rotate_cpu(dinp, dout, pos, N, NH, NKV, HD, theta, -1.0f, 1);
+    rope_rotate_cpu(dinp, dout, pos, N, NH, NKV, HD, rope, -1.0f, 1);
 }
 
 /* ----------------------------------------------------------------- residual */

@@ -354,7 +354,7 @@ static void gpu_model_forward(GpuModel *m)
         /* attention block */
         matmul_forward(qkv, LAYER_ACT(m, m->ln1, l, C), model_param(m, p, PARAM_QKVW, l),
                        gpt2 ? model_param(m, p, PARAM_QKVB, l) : NULL, N, C, QKV, NULL, s);
-        if (!gpt2) rope_forward(qkv, m->pos, N, NH, NKV, HD, c->rope_theta, s);
+        if (!gpt2) rope_forward(qkv, m->pos, N, NH, NKV, HD, model_rope_params(c), s);
         attention_forward(atty, lse, qkv, m->cu_seqlens, m->num_segments, m->max_seqlen, N, NH, NKV, HD,
                           m->attention_workspace, s);
         matmul_forward(m->proj_out, atty, model_param(m, p, PARAM_ATTPROJW, l),
@@ -465,7 +465,7 @@ static void gpu_model_backward(GpuModel *m)
                         PARAM(PARAM_ATTPROJW, l), m->bias_scratch, N, C, C, NULL, s);
         attention_backward(m->dbig, m->dnorm, qkv, atty, LAYER_ACT(m, m->lse, l, NH), m->cu_seqlens,
                            m->num_segments, m->max_seqlen, N, NH, NKV, HD, m->attention_workspace, m->deterministic, s);
-        if (!gpt2) rope_backward(m->dbig, m->pos, N, NH, NKV, HD, c->rope_theta, s);
+        if (!gpt2) rope_backward(m->dbig, m->pos, N, NH, NKV, HD, model_rope_params(c), s);
         matmul_backward(m->dnorm, GRAD(PARAM_QKVW, l), OPT(PARAM_QKVB, l), m->dbig, ln1, PARAM(PARAM_QKVW, l),
                         m->bias_scratch, N, C, QKV, NULL, s);
         model_norm_backward(m, m->dresid, GRAD(PARAM_LN1W, l), OPT(PARAM_LN1B, l), m->dnorm, resid_in,

@@ -239,7 +239,7 @@ static inline float cpu_model_forward(CpuModel *m, const PackedBatch *b, int los
         cpu_model_norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, CPU_W(PARAM_LN1W, l), CPU_W(PARAM_LN1B, l),
                                N);
         matmul_forward_cpu(a->qkv, a->ln1, CPU_W(PARAM_QKVW, l), CPU_W(PARAM_QKVB, l), N, C, QKV);
-        if (llama) rope_forward_cpu(a->qkv_rope, a->qkv, b->pos, N, NH, NKV, HD, c->rope_theta);
+        if (llama) rope_forward_cpu(a->qkv_rope, a->qkv, b->pos, N, NH, NKV, HD, model_rope_params(c));
         attention_forward_cpu(a->att, a->lse, a->qkv_rope, b->cu_seqlens, b->num_segments, N, NH, NKV, HD);
         matmul_forward_cpu(a->attproj, a->att, CPU_W(PARAM_ATTPROJW, l), CPU_W(PARAM_ATTPROJB, l), N, C, C);
         residual_forward_cpu(a->resid2, x, a->attproj, (size_t)N * C);
@@ -313,7 +313,7 @@ static inline void cpu_model_backward(CpuModel *m, const PackedBatch *b)
                                NH, NKV, HD);
         if (llama) {
             cpu_zero(s->dqkv, (size_t)N * QKV);
-            rope_backward_cpu(s->dqkv, s->dqkv_rope, b->pos, N, NH, NKV, HD, c->rope_theta);
+            rope_backward_cpu(s->dqkv, s->dqkv_rope, b->pos, N, NH, NKV, HD, model_rope_params(c));
         }
         cpu_zero(s->dnorm, NC);
         matmul_backward_cpu(s->dnorm, CPU_DW(PARAM_QKVW, l), CPU_DW(PARAM_QKVB, l), s->dqkv, a->ln1,

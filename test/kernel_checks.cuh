@@ -158,9 +158,10 @@ static void check_norm(int center, int N, int C, unsigned long long seed)
 
 /* ------------------------------------------------------------------- rope */
 
-static void check_rope(int N, int NH, int NKV, int HD, float theta, unsigned long long seed)
+static void check_rope(int N, int NH, int NKV, int HD, RopeParams rope, unsigned long long seed)
 {
-    const CheckCase tc("rope", "N=%d,NH=%d,NKV=%d,HD=%d,theta=%g", N, NH, NKV, HD, (double)theta);
+    const CheckCase tc("rope", "N=%d,NH=%d,NKV=%d,HD=%d,theta=%g,llama3=%g", N, NH, NKV, HD, (double)rope.theta,
+                       (double)rope.scaling.factor);
     Rng rng = rng_create(seed);
     const size_t n = (size_t)N * (NH + 2 * NKV) * HD;
     Floats qkv = random_bf16_values(&rng, n, 1.0f), dout = random_bf16_values(&rng, n, 1.0f);
@@ -170,10 +171,10 @@ static void check_rope(int N, int NH, int NKV, int HD, float theta, unsigned lon
     floatX *d_qkv = upload_bf16(qkv), *d_dqkv = upload_bf16(dout);
 
     Floats out(n), dinp(n, 0.0f);
-    rope_forward_cpu(out.data(), qkv.data(), pos.data(), N, NH, NKV, HD, theta);
-    rope_backward_cpu(dinp.data(), dout.data(), pos.data(), N, NH, NKV, HD, theta);
-    rope_forward(d_qkv, d_pos, N, NH, NKV, HD, theta, 0);
-    rope_backward(d_dqkv, d_pos, N, NH, NKV, HD, theta, 0);
+    rope_forward_cpu(out.data(), qkv.data(), pos.data(), N, NH, NKV, HD, rope);
+    rope_backward_cpu(dinp.data(), dout.data(), pos.data(), N, NH, NKV, HD, rope);
+    rope_forward(d_qkv, d_pos, N, NH, NKV, HD, rope, 0);
+    rope_backward(d_dqkv, d_pos, N, NH, NKV, HD, rope, 0);
     check_device_close(tc.name("forward"), d_qkv, out, BF16_TOL);
     check_device_close(tc.name("backward"), d_dqkv, dinp, BF16_TOL);
     /* v heads pass through bit for bit */

@@ -291,7 +291,7 @@ typedef struct {
 static void rope_op(void *p)
 {
     RopeOp *o = (RopeOp *)p;
-    rope_forward_cpu(o->out, o->inp, o->pos, o->N, o->NH, o->NKV, o->HD, o->theta);
+    rope_forward_cpu(o->out, o->inp, o->pos, o->N, o->NH, o->NKV, o->HD, rope_params_plain(o->theta));
 }
 
 static float dot(const float *a, const float *b, int n)
@@ -309,7 +309,7 @@ static void test_rope(void)
     float *probe = random_floats(&rng, (size_t)N * W, 1.0);
     Probe p = {rope_op, &op, op.out, (size_t)N * W, probe};
     Grad dinp = grad_prefilled((size_t)N * W);
-    rope_backward_cpu(dinp.g, probe, pos, N, NH, NKV, HD, op.theta);
+    rope_backward_cpu(dinp.g, probe, pos, N, NH, NKV, HD, rope_params_plain(op.theta));
     check_probe_fd("rope_backward dinp (fd)", &p, op.inp, gradient_added(&dinp), (size_t)N * W);
 
     rope_op(&op);
@@ -331,8 +331,8 @@ static void test_rope(void)
     const int base_pos[] = {3, 1}, shifted_pos[] = {8, 6};
     float *pair = random_floats(&rng, (size_t)2 * W, 1.0);
     float *a = nan_floats((size_t)2 * W), *b = nan_floats((size_t)2 * W);
-    rope_forward_cpu(a, pair, base_pos, 2, NH, NKV, HD, op.theta);
-    rope_forward_cpu(b, pair, shifted_pos, 2, NH, NKV, HD, op.theta);
+    rope_forward_cpu(a, pair, base_pos, 2, NH, NKV, HD, rope_params_plain(op.theta));
+    rope_forward_cpu(b, pair, shifted_pos, 2, NH, NKV, HD, rope_params_plain(op.theta));
     double worst = 0.0;
     for (int h = 0; h < NH; h++) {
         const int kvh = h / (NH / NKV);

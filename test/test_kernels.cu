@@ -17,8 +17,11 @@ int main(void)
     check_norm(1, 17, 2048, 6);
     check_norm(0, 300, 768, 7);
     check_norm(0, 64, 4104, 8);
-    check_rope(100, 4, 2, 64, 500000.0f, 9);
-    check_rope(33, 2, 2, 128, 10000.0f, 10);
+    check_rope(100, 4, 2, 64, rope_params_plain(500000.0f), 9);
+    check_rope(33, 2, 2, 128, rope_params_plain(10000.0f), 10);
+    RopeParams llama3 = rope_params_plain(500000.0f); /* Llama 3.1's scaling */
+    llama3.scaling = RopeScaling{8.0f, 1.0f, 4.0f, 8192};
+    check_rope(100, 4, 2, 128, llama3, 11);
     check_gelu(10000, 11);
     check_swiglu(77, 344, 12);
     check_residual(4096 + 8, 13);
