@@ -11,7 +11,8 @@
 #   make clean
 #
 # Knobs: GPU_ARCH=90a|90|80|... (default: detected with nvidia-smi; with no
-# GPU visible, code for sm_80 and sm_90), NO_MULTI_GPU=1 (no NCCL), NO_MPI=1,
+# GPU visible, code for sm_80 and sm_90a, so the Hopper kernels are compiled too),
+# NO_MULTI_GPU=1 (no NCCL), NO_MPI=1,
 # CUDA_HOME=/path/to/cuda.
 
 CC ?= gcc
@@ -29,7 +30,7 @@ ifeq ($(GPU_ARCH),)
     GPU_ARCH := $(if $(filter 90,$(DETECTED_CC)),90a,$(DETECTED_CC))
   endif
 endif
-GPU_ARCHS := $(if $(GPU_ARCH),$(GPU_ARCH),80 90)
+GPU_ARCHS := $(if $(GPU_ARCH),$(GPU_ARCH),80 90a)
 GENCODE := $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
 
 NVCC_FLAGS := -O3 -std=c++17 --use_fast_math -lineinfo -Xcompiler -fopenmp -Illmc $(GENCODE) \

@@ -1,0 +1,254 @@
+/*
+ * hopper.cuh — thin, named wrappers around the sm_90a (Hopper) instructions
+ * the warp-specialized kernels use; one PTX instruction (or a tiny loop) each.
+ *
+ *   mbarriers (shared-memory barriers that count arrivals and bytes):
+ *     mbarrier_init, mbarrier_init_fence, mbarrier_arrive, mbarrier_expect_tx,
+ *     mbarrier_wait (try_wait.parity loop)
+ *   proxies:       fence_proxy_async (generic-proxy smem writes -> TMA/wgmma)
+ *   TMA:           tma_map_rows (host: a 3-D tensor map over a row-major bf16
+ *                  matrix, columns cut in 64-wide chunks, 128-byte swizzle),
+ *                  tma_prefetch_map, tma_load_3d
+ *   wgmma:         wgmma_desc (smem matrix descriptor, 128-byte swizzle),
+ *                  wgmma_fence, wgmma_commit, wgmma_wait<N>, wgmma_keep
+ *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
+ *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
+ *   registers:     setmaxnreg_inc<R>, setmaxnreg_dec<R>
+ *   named barriers: named_barrier_sync, named_barrier_arrive
+ *
+ * Layout convention (what tma_map_rows writes and wgmma_desc reads): a tile
+ * of R rows x C columns of bf16 lies in shared memory as C/64 chunks of
+ * [R][64], each 64-element row (128 bytes) 128-byte swizzled; the tile starts
+ * on a 1024-byte boundary. As a wgmma operand such a tile is
+ *   K-major (the reduction runs along the 64-wide rows, e.g. Q or K in Q K^T):
+ *     descriptor at chunk kk/4, byte offset 32 * (kk % 4) for k-step kk;
+ *   MN-major (the reduction runs down the rows, e.g. V in P V, TB = 1):
+ *     descriptor at row 16 * kk (2048 bytes per k-step), leading byte offset
+ *     R * 128 (the distance between 64-column chunks).
+ * Accumulators use the mma.sync C layout of mma.cuh per warp: warp w of the
+ * warpgroup owns rows 16w..16w+15, float d[N/8][4] as in zero_acc/scale_acc_rows;
+ * the register A operand of wgmma_rs is the mma.sync A fragment (acc_to_a_frags).
+ *
+ * Everything here compiles only into sm_90a code: call these from kernel
+ * bodies guarded by PACKLM_SM90_DEVICE (host passes and other archs see the
+ * kernel as an empty shell that is never launched there).
+ */
+#ifndef PACKLM_HOPPER_CUH
+#define PACKLM_HOPPER_CUH
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "cuda_common.h"
+
+/* 1 inside the device pass for sm_90a, where wgmma/TMA/setmaxnreg exist. */
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define PACKLM_SM90_DEVICE 1
+#else
+#define PACKLM_SM90_DEVICE 0
+#endif
+
+/* ------------------------------------------------------------- mbarriers */
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+/* Set up a barrier that completes a phase after `count` arrivals (and all expected bytes). */
+__device__ __forceinline__ void mbarrier_init(uint64_t *bar, int count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count));
+}
+
+/* Make barrier initializations visible to the async proxy (TMA) before first use. */
+__device__ __forceinline__ void mbarrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+
+/* One arrival on the barrier's current phase. */
+__device__ __forceinline__ void mbarrier_arrive(uint64_t *bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+
+/* One arrival that also announces `bytes` still to land (by TMA) in this phase. */
+__device__ __forceinline__ void mbarrier_expect_tx(uint64_t *bar, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes)
+                 : "memory");
+}
+
+/* Wait until the phase with parity `parity` (0/1) has completed. A fresh
+   barrier counts as having completed the phase of parity 1. */
+__device__ __forceinline__ void mbarrier_wait(uint64_t *bar, uint32_t parity)
+{
+    uint32_t done;
+    do {
+        asm volatile("{\n.reg .pred p;\n"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(smem_addr(bar)), "r"(parity)
+                     : "memory");
+    } while (!done);
+}
+
+/* Order this thread's ordinary shared-memory writes before later async-proxy
+   (TMA, wgmma) accesses to the same memory. */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+/* ------------------------------------------------------------------- TMA */
+
+/* Host: a tensor map over a row-major bf16 matrix `base` (rows x cols, row
+   pitch `pitch` elements) seen as 3-D {64 columns, rows, cols / 64 chunks};
+   one load brings box_rows rows x box_chunks * 64 columns as box_chunks
+   swizzled [box_rows][64] chunks. Rows past `rows` read as zeros. */
+static inline CUtensorMap tma_map_rows(const void *base, size_t rows, size_t cols, size_t pitch, int box_rows,
+                                       int box_chunks)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    if (!encode) { /* the driver entry point through the runtime: no -lcuda */
+        cudaDriverEntryPointQueryResult found;
+        cudaCheck(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
+                                                   cudaEnableDefault, &found));
+        if (found != cudaDriverEntryPointSuccess || !encode) die("tma_map_rows: cuTensorMapEncodeTiled not found");
+    }
+    if ((uintptr_t)base % 16 != 0 || cols % 64 != 0 || pitch % 8 != 0)
+        die("tma_map_rows: base %p, %zu columns, pitch %zu: need 16-byte alignment and 64-column chunks", base,
+            cols, pitch);
+    const cuuint64_t dims[3] = {64, rows, cols / 64};
+    const cuuint64_t strides[2] = {pitch * 2, 128}; /* bytes, of dims 1 and 2 */
+    const cuuint32_t box[3] = {64, (cuuint32_t)box_rows, (cuuint32_t)box_chunks};
+    const cuuint32_t elem_strides[3] = {1, 1, 1};
+    CUtensorMap map;
+    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)base, dims, strides, box,
+                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) die("tma_map_rows: cuTensorMapEncodeTiled failed (%d)", (int)r);
+    return map;
+}
+
+/* Pull a tensor map (a __grid_constant__ kernel parameter) into the cache. */
+__device__ __forceinline__ void tma_prefetch_map(const CUtensorMap *map)
+{
+    asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)map) : "memory");
+}
+
+/* Start a TMA load of the box at element coordinates (x, y, z) into `dst`;
+   its bytes count towards `bar`'s expected transaction bytes. */
+__device__ __forceinline__ void tma_load_3d(void *dst, const CUtensorMap *map, uint64_t *bar, int x, int y, int z)
+{
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
+                 "%5}], [%2];\n" ::"r"(smem_addr(dst)),
+                 "l"((uint64_t)map), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+}
+
+/* ----------------------------------------------------------------- wgmma */
+
+/* Descriptor of a 128-byte-swizzled operand tile starting at `smem`: stride
+   between 8-row groups 1024 bytes, `leading_bytes` between 64-column chunks
+   (used by MN-major operands only). */
+__device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leading_bytes)
+{
+    const uint64_t addr = smem_addr(smem);
+    return ((addr & 0x3FFFF) >> 4) | ((uint64_t)((leading_bytes & 0x3FFFF) >> 4) << 16) |
+           ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+/* Registers written before this point are ready for the next wgmma. */
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+
+/* Close the group of wgmmas issued since the last commit. */
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+
+/* Wait until at most `pending` committed groups are still running. */
+template <int pending>
+__device__ __forceinline__ void wgmma_wait()
+{
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(pending) : "memory");
+}
+
+/* Keep the compiler from moving accesses to an accumulator across wgmma waits. */
+template <int NT>
+__device__ __forceinline__ void wgmma_keep(float d[NT][4])
+{
+#pragma unroll
+    for (int n = 0; n < NT; n++)
+        asm volatile("" : "+f"(d[n][0]), "+f"(d[n][1]), "+f"(d[n][2]), "+f"(d[n][3])::"memory");
+}
+
+#define WGMMA_D4(n) "+f"(d[n][0]), "+f"(d[n][1]), "+f"(d[n][2]), "+f"(d[n][3])
+#define WGMMA_D32 WGMMA_D4(0), WGMMA_D4(1), WGMMA_D4(2), WGMMA_D4(3), WGMMA_D4(4), WGMMA_D4(5), WGMMA_D4(6), WGMMA_D4(7)
+#define WGMMA_D64                                                                                                      \
+    WGMMA_D32, WGMMA_D4(8), WGMMA_D4(9), WGMMA_D4(10), WGMMA_D4(11), WGMMA_D4(12), WGMMA_D4(13), WGMMA_D4(14),         \
+        WGMMA_D4(15)
+#define WGMMA_R32                                                                                                      \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31}"
+#define WGMMA_R64                                                                                                      \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+    "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
+    "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+
+/* d (64 x N fp32 per warpgroup) (+)= A (64 x 16, smem) * B (16 x N, smem);
+   accumulate = 0 overwrites d. TA/TB = 1: that operand is MN-major. */
+template <int N, int TA, int TB>
+__device__ __forceinline__ void wgmma_ss(float d[N / 8][4], uint64_t a, uint64_t b, int accumulate)
+{
+    static_assert(N == 64 || N == 128, "wgmma_ss: N is 64 or 128");
+    if constexpr (N == 64)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_R32 ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     : WGMMA_D32
+                     : "l"(a), "l"(b), "r"(accumulate), "n"(TA), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_R64 ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+                     : WGMMA_D64
+                     : "l"(a), "l"(b), "r"(accumulate), "n"(TA), "n"(TB));
+}
+
+/* d (64 x N fp32) (+)= A (64 x 16 bf16 in registers: a mma.sync A fragment per
+   warp) * B (16 x N, smem). */
+template <int N, int TB>
+__device__ __forceinline__ void wgmma_rs(float d[N / 8][4], const uint32_t a[4], uint64_t b, int accumulate)
+{
+    static_assert(N == 64 || N == 128, "wgmma_rs: N is 64 or 128");
+    if constexpr (N == 64)
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_R32
+                     ", {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
+                     : WGMMA_D32
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(TB));
+    else
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_R64
+                     ", {%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
+                     : WGMMA_D64
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(TB));
+}
+
+#undef WGMMA_D4
+#undef WGMMA_D32
+#undef WGMMA_D64
+#undef WGMMA_R32
+#undef WGMMA_R64
+
+/* ------------------------------------------------- registers and barriers */
+
+/* Raise / lower this warpgroup's register budget (all 128 threads execute it). */
+template <int R>
+__device__ __forceinline__ void setmaxnreg_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R)); }
+template <int R>
+__device__ __forceinline__ void setmaxnreg_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R)); }
+
+/* Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads: wait / arrive without waiting. */
+__device__ __forceinline__ void named_barrier_sync(int id, int threads)
+{
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads)
+{
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+#endif /* PACKLM_HOPPER_CUH */
