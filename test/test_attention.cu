@@ -4,6 +4,8 @@
  * on fresh random inputs (out, lse, dq, dk, dv; outputs poisoned first) for
  * the cases of dev/cuda/attention_check.h, backward determinism over 10
  * runs, and the clear refusal of an unsupported head dim (in a child process).
+ * The whole suite runs on the sm80 path and, when the card and binary run
+ * it, again on the sm90 path; each PASS/FAIL line names its path.
  */
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +33,11 @@ int main(int argc, char **argv)
 {
     check_unsupported_head_dim();
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    attn_check_all(1, &rng);
+    const std::vector<AttentionPath> paths = attn_available_paths();
+    if (paths.size() == 1) printf("sm90 path not run: %s\n", attention_sm90_unavailable());
+    for (AttentionPath path : paths) {
+        attention_select_path(path);
+        attn_check_all(1, &rng);
+    }
     return test_summary();
 }

@@ -6,11 +6,15 @@
  * fp32 CPU reference (llmc/attention_ref.h) on fresh random inputs for every
  * case of dev/cuda/attention_check.h, outputs NaN-poisoned before each call;
  * checks that 10 backward runs are bit-identical; then times forward,
- * backward and forward+backward on the three packed benchmark shapes.
+ * backward and forward+backward on the packed benchmark shapes and on plain
+ * causal rows. All of it on each kernel path (attention.cuh): sm80 and, where
+ * the card and binary run it, sm90; or only the paths named with --path.
  *
- * usage: attention_backward [--seed N] [--no-bench] [--small] [--bench-only I] [--length-seed N] [--report FILE]
+ * usage: attention_backward [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]
+ *                           [--length-seed N] [--report FILE]
+ *   --path P       run on path P only (repeatable)
  *   --small        one small GQA case only (for compute-sanitizer)
- *   --bench-only I no checks, benchmark shape I (0, 1, 2; -1 all) only (for ncu)
+ *   --bench-only I no checks, benchmark shape I (0..3; -1 all) only (for ncu)
  *   --length-seed N  seed of the benchmark's packed document lengths
  *   --report FILE  write the packed lengths and our timings for
  *                  dev/cuda/bench_attention_peer.py
@@ -20,15 +24,19 @@
 int main(int argc, char **argv)
 {
     int bench = 1, small = 0, only_shape = -1, skip_checks = 0;
+    std::vector<AttentionPath> paths;
     const char *report_path = NULL;
     uint64_t length_seed = ATTN_BENCH_LENGTH_SEED;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: %s [--seed N] [--no-bench] [--small] [--bench-only I] [--length-seed N] [--report FILE]\n"
+            printf("usage: %s [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]\n"
+                   "          [--length-seed N] [--report FILE]\n"
                    "Checks attention forward+backward against the CPU reference on fresh random inputs\n"
-                   "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes.\n"
+                   "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes,\n"
+                   "on every kernel path the card runs (sm80; sm90 on an sm_90a build on a 9.0 card).\n"
+                   "  --path P       only path P (sm80 or sm90; repeatable)\n"
                    "  --small        one small case only, no benchmark (for compute-sanitizer)\n"
-                   "  --bench-only I no checks; benchmark shape I (0, 1 or 2; -1: all) only (for ncu)\n"
+                   "  --bench-only I no checks; benchmark shape I (0..3; -1: all) only (for ncu)\n"
                    "  --length-seed N  seed of the benchmark's packed document lengths\n"
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
                    argv[0]);
@@ -37,30 +45,40 @@ int main(int argc, char **argv)
             small = 1;
         } else if (strcmp(argv[i], "--bench-only") == 0 && i + 1 < argc) {
             only_shape = (int)parse_long_or_die(argv[++i], "--bench-only");
-            if (only_shape < -1 || only_shape > 2) die("%s: --bench-only takes 0, 1, 2 or -1 (all)", argv[0]);
+            if (only_shape < -1 || only_shape >= ATTN_BENCH_SHAPES)
+                die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
             skip_checks = 1;
         } else if (strcmp(argv[i], "--length-seed") == 0 && i + 1 < argc) {
             length_seed = (uint64_t)parse_long_or_die(argv[++i], "--length-seed");
         } else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report_path = argv[++i];
+        } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) {
+            const AttentionPath path = attn_parse_path(argv[0], argv[++i]);
+            if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
+            attention_select_path(path); /* a path the card cannot run dies here, saying why */
+            paths.push_back(path);
         } else {
             attn_common_option_or_die(argc, argv, &i, &bench);
         }
     }
+    if (paths.empty()) paths = attn_available_paths();
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    if (small) {
-        AttnProblem p = attn_problem_create({70, 1, 3, 64, 20}, 4, 2, 64, &rng);
-        attn_check_problem("small gqa 2:1 hd64", p, 1);
-        attn_problem_free(p);
-        AttnProblem q = attn_problem_create({5, 66, 33}, 2, 1, 128, &rng);
-        attn_check_problem("small gqa 2:1 hd128", q, 1);
-        attn_problem_free(q);
-        return test_summary();
+    for (AttentionPath path : paths) {
+        attention_select_path(path);
+        if (small) {
+            AttnProblem p = attn_problem_create({70, 1, 3, 64, 20}, 4, 2, 64, &rng);
+            attn_check_problem("small gqa 2:1 hd64", p, 1);
+            attn_problem_free(p);
+            AttnProblem q = attn_problem_create({5, 66, 33}, 2, 1, 128, &rng);
+            attn_check_problem("small gqa 2:1 hd128", q, 1);
+            attn_problem_free(q);
+        } else if (!skip_checks) {
+            attn_check_all(1, &rng);
+        }
     }
-    if (!skip_checks) attn_check_all(1, &rng);
-    if (bench) {
+    if (bench && !small) {
         FILE *report = report_path ? fopen_or_die(report_path, "w") : NULL;
-        attn_benchmark(1, only_shape, length_seed, &rng, report);
+        attn_benchmark(1, only_shape, length_seed, &rng, report, paths);
         if (report) fclose_or_die(report, report_path);
     }
     return test_summary();

@@ -6,6 +6,10 @@
  * llmc/attention_ref.h, the list of correctness cases, and the benchmark
  * workload (log-normal documents packed into rows).
  *
+ * Every check and benchmark runs on the path chosen with
+ * attention_select_path (sm80 or sm90, see attention.cuh), whose name
+ * prefixes the PASS/FAIL lines and the benchmark rows.
+ *
  * Shapes as in attention.cuh: qkv (N, (NH + 2*NKV) * HD) bf16, out/dout
  * (N, NH*HD) bf16, lse (NH, N) fp32, cu_seqlens (S + 1) int32. Host copies
  * are fp32 holding exactly the bf16 values the GPU sees.
@@ -35,6 +39,14 @@ struct AttnProblem {
     int *d_cu;
     void *d_ws;
 };
+
+/* The paths this card and binary run: sm80 always, sm90 where it can. */
+static std::vector<AttentionPath> attn_available_paths(void)
+{
+    std::vector<AttentionPath> paths = {ATTENTION_PATH_SM80};
+    if (!attention_sm90_unavailable()[0]) paths.push_back(ATTENTION_PATH_SM90);
+    return paths;
+}
 
 static inline size_t attn_qkv_width(const AttnProblem &p) { return (size_t)(p.NH + 2 * p.NKV) * p.HD; }
 
@@ -114,13 +126,14 @@ static void attn_check_quantity(const char *case_name, const char *what, const s
                                 const std::vector<float> &want, double tol)
 {
     char name[256];
-    snprintf(name, sizeof(name), "%s %s written", case_name, what);
+    const char *path = attention_path_name(attention_active_path());
+    snprintf(name, sizeof(name), "%s: %s %s written", path, case_name, what);
     const size_t bad = count_non_finite(got);
     check(bad == 0, name, "%zu of %zu values are NaN/Inf (unwritten or overflow)", bad, got.size());
-    snprintf(name, sizeof(name), "%s %s", case_name, what);
+    snprintf(name, sizeof(name), "%s: %s %s", path, case_name, what);
     const double err = rel_l2_error(got.data(), want.data(), got.size());
     check(err <= tol, name, "relative L2 error %.3e > %.1e", err, tol);
-    printf("  %-40s %-4s rel L2 %.2e (bound %.0e)\n", case_name, what, err, tol);
+    printf("  %s %-40s %-4s rel L2 %.2e (bound %.0e)\n", path, case_name, what, err, tol);
 }
 
 /* Forward (and backward when `backward`) of one problem on the GPU with
@@ -174,7 +187,9 @@ static void attn_check_deterministic(const char *name, AttnProblem &p, int runs)
     }
     size_t unwritten = 0; /* identical poison would also compare equal */
     for (floatX x : first) unwritten += !isfinite(__bfloat162float(x));
-    check(identical && unwritten == 0, name, "dqkv differs between runs or has %zu NaN/Inf values", unwritten);
+    char label[256];
+    snprintf(label, sizeof(label), "%s: %s", attention_path_name(attention_active_path()), name);
+    check(identical && unwritten == 0, label, "dqkv differs between runs or has %zu NaN/Inf values", unwritten);
 }
 
 /* ------------------------------------------------------------ the cases */
@@ -254,6 +269,16 @@ static void attn_common_option_or_die(int argc, char **argv, int *i, int *bench)
         die("%s: unknown argument '%s' (see --help)", argv[0], argv[*i]);
 }
 
+/* The value of --path: auto, sm80 or sm90; anything else is a clear error. */
+static AttentionPath attn_parse_path(const char *prog, const char *name)
+{
+    if (strcmp(name, "auto") == 0) return ATTENTION_PATH_AUTO;
+    if (strcmp(name, "sm80") == 0) return ATTENTION_PATH_SM80;
+    if (strcmp(name, "sm90") == 0) return ATTENTION_PATH_SM90;
+    die("%s: --path takes auto, sm80 or sm90, not '%s'", prog, name);
+    return ATTENTION_PATH_AUTO;
+}
+
 /* ---------------------------------------------------------- benchmark */
 
 /* Documents with log-normal lengths (median ~400, mean ~650) packed in stream
@@ -288,50 +313,65 @@ static double attn_forward_flops(const AttnProblem &p)
     return 4.0 * p.HD * p.NH * pairs;
 }
 
+/* whole_rows: one segment per row of T tokens (plain causal attention, the
+   work dense causal SDPA does) instead of packed documents. */
 struct AttnBenchShape {
-    int T, NH, HD;
+    int T, NH, HD, whole_rows;
 };
-static const AttnBenchShape attn_bench_shapes[] = {{1024, 12, 64}, {2048, 16, 128}, {8192, 32, 128}};
+static const AttnBenchShape attn_bench_shapes[] = {
+    {1024, 12, 64, 0}, {2048, 16, 128, 0}, {8192, 32, 128, 0}, {8192, 32, 128, 1}};
+#define ATTN_BENCH_SHAPES ((int)(sizeof(attn_bench_shapes) / sizeof(attn_bench_shapes[0])))
 #define ATTN_BENCH_TOKENS 32768
 #define ATTN_BENCH_LENGTH_SEED 20261125
 
 /* Times our forward (and backward, forward+backward when `backward`) on each
-   benchmark shape (or only shape `only_shape`) and prints a table. The packed
-   lengths come from `length_seed` (default ATTN_BENCH_LENGTH_SEED), not from
-   `rng`, so runs and builds compare on the same work. When `report` is not NULL, writes per
-   shape "shape T NH HD N S", "lengths ...", "ours FWD_MS BWD_MS FWDBWD_MS" for
-   dev/cuda/bench_attention_peer.py, which times the PyTorch peers on the same
-   packed lengths. */
-static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t length_seed, Rng *rng, FILE *report)
+   benchmark shape (or only shape `only_shape`) on each of `paths` (none:
+   the path selected now) and prints a table. The packed lengths come from `length_seed` (default
+   ATTN_BENCH_LENGTH_SEED), not from `rng`, so runs and builds compare on the
+   same work. When `report` is not NULL, writes per shape
+   "shape T NH HD N S", "lengths ...", and per path
+   "ours PATH FWD_MS BWD_MS FWDBWD_MS" for dev/cuda/bench_attention_peer.py,
+   which times the PyTorch peers on the same packed lengths. */
+static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t length_seed, Rng *rng,
+                           FILE *report, std::vector<AttentionPath> paths = {})
 {
+    if (paths.empty()) paths.push_back(attention_active_path());
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 runs, TFLOP/s over attended "
            "pairs\n", prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
-    printf("%-22s %6s %10s %10s %10s %10s %10s %10s\n", "shape", "docs", "fwd ms", "fwd TF/s", "bwd ms",
+    printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
            "bwd TF/s", "f+b ms", "f+b TF/s");
-    for (int si = 0; si < (int)(sizeof(attn_bench_shapes) / sizeof(attn_bench_shapes[0])); si++) {
+    for (int si = 0; si < ATTN_BENCH_SHAPES; si++) {
         if (only_shape >= 0 && si != only_shape) continue;
         const AttnBenchShape &shape = attn_bench_shapes[si];
         Rng length_rng = rng_create(length_seed + si);
-        AttnProblem p = attn_problem_create(attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng),
-                                            shape.NH, shape.NH, shape.HD, rng);
+        const std::vector<int> lengths = shape.whole_rows
+                                             ? std::vector<int>(ATTN_BENCH_TOKENS / shape.T, shape.T)
+                                             : attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng);
+        AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH, shape.HD, rng);
         const double flops = attn_forward_flops(p);
-        const double fwd = time_ms([&] { attn_run_forward(p); }, 20);
-        double bwd = 0.0, both = 0.0;
-        if (backward) {
-            bwd = time_ms([&] { attn_run_backward(p); }, 20);
-            both = time_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 20);
-        }
         char label[64];
-        snprintf(label, sizeof(label), "T=%d NH=%d HD=%d", shape.T, shape.NH, shape.HD);
-        printf("%-22s %6d %10.3f %10.1f", label, p.S, fwd, flops / fwd * 1e-9);
-        if (backward) printf(" %10.3f %10.1f %10.3f %10.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);
-        printf("\n");
+        snprintf(label, sizeof(label), "T=%d NH=%d HD=%d%s", shape.T, shape.NH, shape.HD,
+                 shape.whole_rows ? " causal" : "");
         if (report) {
             fprintf(report, "shape %d %d %d %d %d\nlengths", shape.T, shape.NH, shape.HD, p.N, p.S);
             for (int s = 0; s < p.S; s++) fprintf(report, " %d", p.cu_seqlens[s + 1] - p.cu_seqlens[s]);
-            fprintf(report, "\nours %.5f %.5f %.5f\n", fwd, bwd, both);
+            fprintf(report, "\n");
+        }
+        for (AttentionPath path : paths) {
+            attention_select_path(path);
+            const double fwd = time_ms([&] { attn_run_forward(p); }, 20);
+            double bwd = 0.0, both = 0.0;
+            if (backward) {
+                bwd = time_ms([&] { attn_run_backward(p); }, 20);
+                both = time_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 20);
+            }
+            printf("%-31s %-5s %6d %9.3f %9.1f", label, attention_path_name(path), p.S, fwd, flops / fwd * 1e-9);
+            if (backward)
+                printf(" %9.3f %9.1f %9.3f %9.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);
+            printf("\n");
+            if (report) fprintf(report, "ours %s %.5f %.5f %.5f\n", attention_path_name(path), fwd, bwd, both);
         }
         attn_problem_free(p);
     }

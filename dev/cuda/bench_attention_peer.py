@@ -3,14 +3,18 @@
 same packed inputs as our kernel and prints the comparison table.
 
 Reads the report written by `attention_backward --report FILE`: for each
-shape its (T, NH, HD, N, S), the packed segment lengths and our forward,
-backward and forward+backward medians. Times on the same lengths, q/k/v of
-shape (N, NH, HD) bf16:
+shape its (T, NH, HD, N, S), the packed segment lengths and, per kernel path
+of ours (sm90, sm80), our forward, backward and forward+backward medians.
+Times on the same lengths, q/k/v of shape (N, NH, HD) bf16:
   flex    torch.compile(flex_attention) with a block mask "same document and
           causal" (block mask built once, outside the timing),
-  varlen  torch.nn.attention.varlen.varlen_attn, causal.
-TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward, 2.5x that
-backward. Medians of 20 timed runs after warm-up, CUDA events.
+  varlen  torch.nn.attention.varlen.varlen_attn, causal,
+  sdpa    dense causal scaled_dot_product_attention over whole rows of T
+          tokens: no document mask, so not the same work unless every
+          segment is a whole row (the "causal" shape, where it is).
+TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward (for sdpa
+its own pairs, N/T * T(T+1)/2 per head), 2.5x that backward. Medians of 20
+timed runs after warm-up, CUDA events.
 
 usage: bench_attention_peer.py REPORT
 """
@@ -34,12 +38,14 @@ def read_report(path):
                 T, NH, HD, N, S = map(int, vals)
                 cur = dict(T=T, NH=NH, HD=HD, N=N, S=S)
                 shapes.append(cur)
-            elif key in ("lengths", "ours") and cur is not None:
-                cur[key] = list(map(int, vals)) if key == "lengths" else tuple(map(float, vals))
+            elif key == "lengths" and cur is not None:
+                cur["lengths"] = list(map(int, vals))
+            elif key == "ours" and cur is not None:
+                if len(vals) != 4:
+                    raise ValueError("'ours' needs a path and 3 timings")
+                cur.setdefault("ours", {})[vals[0]] = tuple(map(float, vals[1:]))
             else:
                 raise ValueError(f"unexpected line starting with '{key}'")
-            if key == "ours" and len(cur["ours"]) != 3:
-                raise ValueError("'ours' needs 3 timings")
         except ValueError as e:
             sys.exit(f"error: {path}:{lineno}: {e}")
     for s in shapes:
@@ -67,6 +73,8 @@ def median_ms(fn, warmup=3, reps=20):
 
 def time_impl(attn, q, k, v, dout):
     """fwd, bwd, fwd+bwd medians (ms) of attn(q, k, v) -> (N, NH, HD)."""
+    import torch
+
     def fwd():
         return attn(q, k, v)
 
@@ -83,6 +91,7 @@ def main():
         sys.exit(0 if len(sys.argv) == 2 else 1)
     shapes = read_report(sys.argv[1])
     import torch  # imported here so --help and report errors need no torch
+    import torch.nn.functional as F
     import torch.nn.attention.varlen as varlen
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     params = inspect.signature(varlen.varlen_attn).parameters
@@ -119,21 +128,37 @@ def main():
         def varlen_attn(q, k, v):
             return varlen.varlen_attn(q, k, v, cu, cu, max_len, max_len, **causal_kw)
 
-        label = f"T={s['T']} NH={NH} HD={HD}"
-        results = {"ours": s["ours"], "flex": time_impl(flex_attn, q, k, v, dout),
-                   "varlen": time_impl(varlen_attn, q, k, v, dout)}
-        rows.append((label, flops, results))
+        T = s["T"]
+        dense_flops = 4.0 * HD * NH * (N // T) * T * (T + 1) / 2
 
-    print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T;"
-          " medians; TFLOP/s over attended pairs")
-    print(f"{'shape':<22} {'impl':<7} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
+        def sdpa_attn(q, k, v):
+            rows_of = [x.view(N // T, T, NH, HD).transpose(1, 2) for x in (q, k, v)]
+            return F.scaled_dot_product_attention(*rows_of, is_causal=True).transpose(1, 2).reshape(N, NH, HD)
+
+        causal = all(L == T for L in s["lengths"])
+        label = f"T={T} NH={NH} HD={HD}" + (" causal" if causal else "")
+        results = {f"ours {path}": (flops, t) for path, t in sorted(s["ours"].items(), reverse=True)}
+        results["flex"] = (flops, time_impl(flex_attn, q, k, v, dout))
+        results["varlen"] = (flops, time_impl(varlen_attn, q, k, v, dout))
+        if N % T == 0:
+            results["sdpa"] = (dense_flops, time_impl(sdpa_attn, q, k, v, dout))
+        rows.append((label, causal, results))
+
+    print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T"
+          " ('causal': one segment per row); medians; TFLOP/s over attended pairs (sdpa: dense causal over"
+          " whole rows, no document mask)")
+    print(f"{'shape':<29} {'impl':<10} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
           f"{'f+b TF':>7}")
-    for label, flops, results in rows:
-        for name, (f, b, fb) in results.items():
-            print(f"{label:<22} {name:<7} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
+    for label, causal, results in rows:
+        for name, (flops, (f, b, fb)) in results.items():
+            print(f"{label:<29} {name:<10} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
                   f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f}")
-        best_peer = min(results["flex"][2], results["varlen"][2])
-        print(f"{label:<22} ours fwd+bwd vs faster peer: {best_peer / results['ours'][2]:.2f}x")
+        ours = min(t[2] for name, (_, t) in results.items() if name.startswith("ours"))
+        best_peer = min(results["flex"][1][2], results["varlen"][1][2])
+        print(f"{label:<29} ours (faster path) fwd+bwd vs faster of varlen/flex: {best_peer / ours:.2f}x")
+        if causal and "sdpa" in results:
+            print(f"{label:<29} ours (faster path) fwd+bwd vs dense causal sdpa, same work: "
+                  f"{results['sdpa'][1][2] / ours:.2f}x")
 
 
 if __name__ == "__main__":

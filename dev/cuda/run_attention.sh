@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run_attention.sh — the attention kernel's whole device session in one call:
 # build the programs for the card, check forward and backward against the CPU
-# reference (attention_backward), run compute-sanitizer memcheck and racecheck
-# on a small case, benchmark ours, then time the PyTorch peers on the same
-# packed lengths and print the comparison table last.
+# reference (attention_backward, on every kernel path the card runs), run
+# compute-sanitizer memcheck, racecheck and synccheck on a small case,
+# benchmark ours, then time the PyTorch peers on the same packed lengths and
+# print the comparison table last.
 #
 # usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test] [--ncu] [--seeds=S1,S2]
 #   --ncu       also profile the two backward kernels once on the T=8192 shape (ncu_*.log)
@@ -38,7 +39,7 @@ if [ "$gputest" = 1 ]; then
     grep -E '^(FAIL|[0-9]+ passed)' "$out/test_attention.log"
 fi
 if [ "$sanitizer" = 1 ]; then
-    for tool in memcheck racecheck; do
+    for tool in memcheck racecheck synccheck; do
         compute-sanitizer --tool $tool --error-exitcode 3 dev/cuda/bin/attention_backward --small \
             >"$out/sanitizer_$tool.log" 2>&1 || status=1
         echo "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -n 1)"
@@ -66,7 +67,7 @@ if [ "$peer" = 1 ]; then
         log="$out/peer_$(basename "$report" .txt).log"
         PYTHONUNBUFFERED=1 python3 dev/cuda/bench_attention_peer.py "$report" >"$log" 2>&1 || status=1
         echo "== peers on $(basename "$report")"
-        tail -n 14 "$log"
+        sed -n '/^attention on/,$p' "$log"
     done
 fi
 exit $status
