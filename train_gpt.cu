@@ -6,9 +6,10 @@
  * Read top to bottom: the run's settings (train_config.h), the model
  * (random init or a model file, model.cuh on the GPU), the data (shards
  * packed into rows of whole documents, dataloader.h), then the training
- * loop: every step loads grad_accum micro-batches of B rows x T tokens,
- * counts the tokens that carry a target, runs forward + backward on each
- * (loss divided by that count), clips and applies AdamW, and prints
+ * loop: every step loads grad_accum micro-batches of B rows x T tokens and
+ * runs train_step on them (count the tokens that carry a target; per
+ * micro-batch upload, forward, loss divided by that count, backward; then
+ * reduce, norm, clip, AdamW, ZeRO gather), and prints
  *   step | loss | lr | grad norm | ms | tokens/s | MFU | ETA.
  * Validation loss, samples and checkpoints come every -v / -s / -n steps;
  * `-y 1 -o DIR` resumes from the newest checkpoint bit-identically.
@@ -21,12 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adamw.cuh"
 #include "batch.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "cuda_common.h"
 #include "dataloader.h"
 #include "dist.cuh"
+#include "global_norm.cuh"
 #include "logger.h"
 #include "mfu.h"
 #include "model.cuh"
@@ -87,6 +90,7 @@ static void save_checkpoint(const TrainConfig *tc, GpuModel *m, Dist *d, const R
     size_t P = m->layout.total, S = m->opt_size;
     uint16_t *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
     float *opt = (float *)malloc_or_die(3 * S * sizeof(float));
+    dist_sync(d, m->stream); /* the step's update and ZeRO gather, within dist's timeout */
     gpu_model_get_state(m, params, opt, opt + S, opt + 2 * S);
     checkpoint_model_path(path, sizeof(path), tc->output_dir, rs->step);
     uint64_t model_hash = d->rank == 0 ? checkpoint_write_model(path, &m->cfg, params, P) : 0;
@@ -167,20 +171,147 @@ static int resume_from_checkpoint(const TrainConfig *tc, Dist *d, ModelConfig *c
     return 0;
 }
 
+/* ---------------------------------------------------------------- the optimizer step */
+
+/* Page-lock (pin = 1) or release (0) a host batch's arrays: an upload from
+   page-locked memory is an asynchronous copy, so the host does not wait for
+   the GPU between micro-batches. */
+static void pin_batch(PackedBatch *b, int pin)
+{
+    const size_t n = (size_t)b->B * b->T;
+    int *arrays[4] = {b->inputs, b->targets, b->pos, b->cu_seqlens};
+    const size_t counts[4] = {n, n, n, n + 1};
+    for (int i = 0; i < 4; i++) {
+        if (pin) cudaCheck(cudaHostRegister(arrays[i], counts[i] * sizeof(int), cudaHostRegisterDefault));
+        else cudaCheck(cudaHostUnregister(arrays[i]));
+    }
+}
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    float grad_clip;    /* clip the global gradient norm to this (0 = off) */
+    int step;           /* 1-based AdamW step (bias correction) */
+    unsigned int seed;  /* stochastic rounding seed of this step */
+} AdamWStep;
+
+typedef struct {
+    float loss;      /* mean over the targets of all micro-batches */
+    float grad_norm; /* global norm before clipping */
+    int updated;     /* 0: loss or norm not finite, the update was skipped */
+} StepResult;
+
+/* What a step needs besides the model: the gradient norm on the device, and
+   pinned host room that the GPU copies the norm and every micro-batch's
+   per-token losses into, so the host reads them all after one wait. */
+typedef struct {
+    float *norm_squared;      /* device, 1 */
+    float *host_norm_squared; /* pinned, 1 */
+    float *host_losses;       /* pinned, max_micro * tokens_per_micro */
+    size_t tokens_per_micro;
+} StepBuffers;
+
+static void step_buffers_create(StepBuffers *sb, int max_micro, size_t tokens_per_micro)
+{
+    cudaCheck(cudaMalloc(&sb->norm_squared, sizeof(float)));
+    cudaCheck(cudaMallocHost(&sb->host_norm_squared, (1 + (size_t)max_micro * tokens_per_micro) * sizeof(float)));
+    sb->host_losses = sb->host_norm_squared + 1;
+    sb->tokens_per_micro = tokens_per_micro;
+}
+
+static void step_buffers_free(StepBuffers *sb)
+{
+    cudaCheck(cudaFree(sb->norm_squared));
+    cudaCheck(cudaFreeHost(sb->host_norm_squared));
+}
+
+/* Sum of n per-token losses, in order, in double. */
+static double sum_of_losses(const float *losses, int n)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += losses[i];
+    return sum;
+}
+
+/* AdamW over this rank's slice [opt_offset, opt_offset + opt_size), tensor by
+   tensor (weight decay on matrices only), gradients times grad_scale (the clip). */
+static void adamw_update_slice(GpuModel *m, const AdamWStep *a, float grad_scale)
+{
+    const size_t lo = m->opt_offset, hi = m->opt_offset + m->opt_size;
+    for (int t = 0; t < NUM_PARAM_TENSORS; t++) {
+        size_t start = m->layout.offset[t], end = start + m->layout.size[t];
+        if (start < lo) start = lo;
+        if (end > hi) end = hi;
+        if (start >= end) continue;
+        size_t k = start - lo;
+        float wd = param_is_matrix(t) ? a->weight_decay : 0.0f;
+        adamw_update(m->params + start, m->master + k, m->grads + start, m->adam_m + k, m->adam_v + k, end - start,
+                     a->lr, a->beta1, a->beta2, a->eps, wd, grad_scale, a->step, a->seed + (unsigned int)t, m->stream);
+    }
+}
+
+/*
+ * One optimizer step over `n` host micro-batches (which must stay unchanged
+ * until this returns). The host waits for the GPU once, for the gradient norm
+ * and the losses; the update is left queued on the model's stream.
+ */
+static StepResult train_step(GpuModel *m, Dist *d, StepBuffers *sb, const PackedBatch *batches, int n,
+                             const AdamWStep *a)
+{
+    /* the loss is the mean over the targets of the global batch: count them before any backward */
+    double count = 0.0;
+    for (int i = 0; i < n; i++) count += (double)packed_batch_count_targets(&batches[i]);
+    dist_sum_scalars(d, &count, 1); /* every rank's rows */
+    const float dloss = count > 0 ? (float)(1.0 / count) : 0.0f;
+
+    gpu_model_zero_grad(m);
+    for (int i = 0; i < n; i++) { /* gradients accumulate over the micro-batches */
+        gpu_model_upload_batch(m, &batches[i]);
+        gpu_model_forward(m);
+        gpu_model_loss(m, dloss, 1, sb->host_losses + i * sb->tokens_per_micro);
+        dist_backward_begin(d, i == n - 1); /* reduce this backward's gradients? (ZeRO-2: every micro-step) */
+        gpu_model_backward(m);              /* hands each layer's final gradients to dist (grads_ready) */
+    }
+
+    /* reduce: the backward queued each layer's reduction and made the stream wait for the last;
+       norm: of this rank's slice, then the one wait, which also brings the losses */
+    cudaCheck(cudaMemsetAsync(sb->norm_squared, 0, sizeof(float), m->stream));
+    global_norm_squared(sb->norm_squared, m->grads + m->opt_offset, m->opt_size, m->stream);
+    cudaCheck(cudaMemcpyAsync(sb->host_norm_squared, sb->norm_squared, sizeof(float), cudaMemcpyDeviceToHost, m->stream));
+    dist_sync(d, m->stream);
+    double loss_sum = 0.0;
+    for (int i = 0; i < n; i++)
+        loss_sum += sum_of_losses(sb->host_losses + i * sb->tokens_per_micro, batches[i].B * batches[i].T);
+    dist_sum_scalars(d, &loss_sum, 1);
+    StepResult r;
+    r.loss = (float)(loss_sum / count);
+    r.grad_norm = sqrtf((float)dist_grad_norm_squared(d, *sb->host_norm_squared)); /* ZeRO: summed over shards */
+    r.updated = isfinite(r.loss) && isfinite(r.grad_norm);
+    if (!r.updated) return r;
+
+    /* clip, update this rank's slice, then (ZeRO) every rank's updated shard to all */
+    const float clip = a->grad_clip > 0.0f && r.grad_norm > a->grad_clip ? a->grad_clip / r.grad_norm : 1.0f;
+    adamw_update_slice(m, a, clip);
+    dist_gather_params(d, m->params, m->stream);
+    return r;
+}
+
 /* ---------------------------------------------------------------- evaluation and samples */
 
 /* Mean validation loss over up to -m batches from the start of the val shards. */
-static float validation_loss(const TrainConfig *tc, GpuModel *m, Dist *d, DataLoader *val, PackedBatch *batch)
+static float validation_loss(const TrainConfig *tc, GpuModel *m, Dist *d, DataLoader *val, PackedBatch *batch,
+                             float *host_losses)
 {
     double sum = 0.0, count = 0.0;
     dataloader_reset(val);
     for (int i = 0; i < tc->val_max_batches; i++) {
         dataloader_next(val, batch);
         if (!tc->doc_mask) packed_batch_make_row_causal(batch);
-        for (int k = 0; k < batch->B * batch->T; k++) count += batch->targets[k] != -1;
+        count += (double)packed_batch_count_targets(batch);
         gpu_model_upload_batch(m, batch);
         gpu_model_forward(m);
-        sum += gpu_model_loss(m, 0.0f, 0);
+        gpu_model_loss(m, 0.0f, 0, host_losses);
+        dist_sync(d, m->stream); /* the losses, and the batch may be refilled */
+        sum += sum_of_losses(host_losses, batch->B * batch->T);
     }
     double totals[2] = {sum, count}; /* over every rank's rows */
     dist_sum_scalars(d, totals, 2);
@@ -271,6 +402,7 @@ static void dump_gradients(const GpuModel *m, const char *path)
 
 /* ---------------------------------------------------------------- main */
 
+#ifndef TESTING /* test/test_train_gpt.cu includes this file for train_step */
 int main(int argc, char **argv)
 {
     TrainConfig tc;
@@ -338,9 +470,10 @@ int main(int argc, char **argv)
     dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);
     size_t opt_offset, opt_size;
     dist_opt_range(&dist, &opt_offset, &opt_size);
-    gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.deterministic);
+    gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.deterministic, tc.recompute);
     gpu_model_set_params(&model, host_params);
-    model.dist = &dist;
+    model.grads_ready = dist_grads_ready; /* each layer's gradients start their reduction as soon as they are final */
+    model.grads_ready_ctx = &dist;
     if (resumed) gpu_model_set_optimizer(&model, host_opt, host_opt + opt_size, host_opt + 2 * opt_size);
     dist_print_summary(&dist, stdout);
     free(host_params);
@@ -376,7 +509,12 @@ int main(int argc, char **argv)
     if (peak_tflops < 0) printf("MFU: '%s' is not in the peak-FLOPs table; MFU is not shown\n", device_info.name);
 
     PackedBatch *micro = (PackedBatch *)malloc_or_die(grad_accum * sizeof(PackedBatch));
-    for (int i = 0; i < grad_accum; i++) packed_batch_alloc(&micro[i], tc.B, tc.T);
+    for (int i = 0; i < grad_accum; i++) {
+        packed_batch_alloc(&micro[i], tc.B, tc.T);
+        pin_batch(&micro[i], 1);
+    }
+    StepBuffers step_buffers;
+    step_buffers_create(&step_buffers, grad_accum, (size_t)tc.B * tc.T);
     double train_seconds = 0.0;
     int timed_steps = 0;
     const int first_step = rs.step;
@@ -385,7 +523,7 @@ int main(int argc, char **argv)
     for (; rs.step <= tc.max_steps; rs.step++) {
         const int step = rs.step, last = step == tc.max_steps;
         if (use_val && (step % tc.val_every == 0 || last)) {
-            float val = validation_loss(&tc, &model, &dist, &val_loader, &micro[0]);
+            float val = validation_loss(&tc, &model, &dist, &val_loader, &micro[0], step_buffers.host_losses);
             printf("step %d: val loss %.6f\n", step, val);
             logger_log_val(&logger, step, val);
         }
@@ -405,11 +543,11 @@ int main(int argc, char **argv)
             if (dump) packed_batch_write(dump, tc.dump_batches, &micro[i]);
         }
         dist_sum_scalars(&dist, &pairs, 1); /* attended pairs of the global batch, for MFU */
-        /* forward + backward of each, then clip + AdamW */
+        /* forward + backward of each, then reduce, clip, AdamW, gather */
         float lr = lr_at(&sched, step);
         AdamWStep a = {lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPS, tc.weight_decay, tc.grad_clip, step + 1,
                        rounding_seed(tc.seed, step)};
-        StepResult r = gpu_model_step(&model, micro, grad_accum, &a);
+        StepResult r = train_step(&model, &dist, &step_buffers, micro, grad_accum, &a);
         if (tc.dump_grads && step == first_step) dump_gradients(&model, tc.dump_grads);
         if (!r.updated) {
             rs.skipped_in_a_row++;
@@ -445,8 +583,16 @@ int main(int argc, char **argv)
         printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s; GPU memory: model %.2f GiB, in use on the card "
                "%.2f GiB\n", timed_steps, 1e3 * train_seconds / timed_steps, tokens_per_step * timed_steps / train_seconds,
                model.memory_bytes / 1073741824.0, (total_bytes - free_bytes) / 1073741824.0);
+    if (timed_steps > 0 && tc.recompute > 0)
+        printf("done: activation recompute -r %d saves %.2f GiB (the model would need %.2f GiB with -r 0)\n", tc.recompute,
+               (model_memory_bytes(&cfg, tc.B, tc.T, opt_size, 0) - model.memory_bytes) / 1073741824.0,
+               model_memory_bytes(&cfg, tc.B, tc.T, opt_size, 0) / 1073741824.0);
 
-    for (int i = 0; i < grad_accum; i++) packed_batch_free(&micro[i]);
+    step_buffers_free(&step_buffers);
+    for (int i = 0; i < grad_accum; i++) {
+        pin_batch(&micro[i], 0);
+        packed_batch_free(&micro[i]);
+    }
     free(micro);
     if (dump) fclose_or_die(dump, tc.dump_batches);
     if (have_tokenizer) tokenizer_free(&tokenizer);
@@ -458,3 +604,4 @@ int main(int argc, char **argv)
     dist_free(&dist);
     return 0;
 }
+#endif /* TESTING */

@@ -63,6 +63,14 @@ static inline void packed_batch_derive_positions(PackedBatch *b)
     }
 }
 
+/* Tokens that carry a loss (target != -1): the loss of a step is divided by their total. */
+static inline long packed_batch_count_targets(const PackedBatch *b)
+{
+    long count = 0;
+    for (long i = 0; i < (long)b->B * b->T; i++) count += b->targets[i] != -1;
+    return count;
+}
+
 /* Replace the document segments by one segment per row: plain causal
    attention over each row (document masking off, for comparison). */
 static inline void packed_batch_make_row_causal(PackedBatch *b)

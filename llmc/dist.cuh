@@ -22,7 +22,8 @@
  *
  * Gradients (bf16, params.h flat layout, summed, never averaged: the loss is
  * already divided by the global token count). The backward reports each
- * bucket as soon as its gradients are final (dist_bucket_done); the bucket's
+ * bucket as soon as its gradients are final (dist_bucket_done, or
+ * dist_grads_ready as model.cuh's grads_ready callback); the bucket's
  * reduction is queued on a second stream that waits on an event, so it runs
  * while the backward of the earlier layers continues:
  *   stage 0  all-reduce every segment of the bucket, on the last micro-step.
@@ -430,6 +431,12 @@ static inline void dist_bucket_done(Dist *d, int b, floatX *grads, cudaStream_t 
 #else
     (void)b, (void)grads, (void)stream;
 #endif
+}
+
+/* dist_bucket_done in the shape of model.cuh's GradsReadyFn (ctx: the Dist). */
+static inline void dist_grads_ready(void *dist, int bucket, floatX *grads, cudaStream_t stream)
+{
+    dist_bucket_done((Dist *)dist, bucket, grads, stream);
 }
 
 /* After the optimizer updated this rank's shard of the bf16 `params` (stage

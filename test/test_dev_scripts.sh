@@ -6,7 +6,10 @@
 #   - the scripts that take -h / --help print their usage block and exit 0,
 #   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name, and
 #     parity.sh an odd ROWS, with an error naming it, before building or
-#     reading anything.
+#     reading anything;
+#   - parity.sh --gate on the committed parity logs (dev/curves/parity_*.log):
+#     both families and both seeds pass with their ratio printed; a run
+#     drifting further than PyTorch bf16, a NaN loss or a short log fail.
 set -u
 cd "$(dirname "$0")/.."
 source test/expect.bash
@@ -25,3 +28,16 @@ done
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"
 expect parity_odd_rows 1 "ROWS must be even" env ROWS=3 MODELS=gpt2 dev/reference/parity.sh "$TMP/parity"
 expect curves_unknown_run 1 "unknown run 'nope'" env RUNS="bestfit_mask nope" dev/curves/run_curves.sh "$TMP/curves"
+
+for run in gpt2:0.184 gpt2_seed2:0.540 llama:0.320 llama_seed2:0.259; do
+    m=${run%%:*}
+    expect "parity_gate_$m" 0 "PASS ${m}_parity_ratio \\(${run#*:} <= 1\\)" dev/reference/parity.sh --gate "$m" \
+        "dev/curves/parity_${m}_pytorch.log" "dev/curves/parity_${m}_train_gpt.log" "dev/curves/parity_${m}_pytorch_bf16.log"
+done
+fp32=dev/curves/parity_gpt2_pytorch.log bf16=dev/curves/parity_gpt2_pytorch_bf16.log
+awk '{ sub(/trl:[^ ]*/, "trl:" substr($2, 5) + 0.06) } 1' "$fp32" >"$TMP/drifting.log"  # 0.06 > bf16's 0.055
+expect parity_gate_fails_drift 1 'FAIL drift_parity_ratio: 1\.0[0-9]* > 1' dev/reference/parity.sh --gate drift "$fp32" "$TMP/drifting.log" "$bf16"
+sed '5s/trl:[^ ]*/trl:nan/' "$fp32" >"$TMP/nan.log"
+expect parity_gate_fails_nan 1 'FAIL nan_parity_ratio: not a number' dev/reference/parity.sh --gate nan "$fp32" "$TMP/nan.log" "$bf16"
+head -n 100 "$fp32" >"$TMP/short.log"
+expect parity_gate_fails_short_log 1 'FAIL short_parity_ratio: step [0-9]+ missing' dev/reference/parity.sh --gate short "$fp32" "$TMP/short.log" "$bf16"
