@@ -66,15 +66,6 @@ static uint16_t *init_params_from_seed(const ModelConfig *cfg, const ParamLayout
     return bf16;
 }
 
-/* -e: an existing file is a model file; anything else must be a descriptor. */
-static int model_arg_is_file(const char *arg)
-{
-    struct stat st;
-    if (stat(arg, &st) == 0) return 1;
-    if (!strchr(arg, ':')) die("-e '%s': no such model file, and not a descriptor such as gpt2:d12 or llama:1B", arg);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- checkpoints */
 
 typedef struct {
@@ -124,8 +115,8 @@ static void save_checkpoint(const TrainConfig *tc, GpuModel *m, Dist *d, const R
  * returns 0 if none exists. A checkpoint of another world size or another
  * optimizer range (ZeRO stage) is refused.
  */
-static int resume_from_checkpoint(const TrainConfig *tc, Dist *d, ModelConfig *cfg, uint16_t **params, float **opt,
-                                  DataLoaderState *ls, RunState *rs)
+static int resume_from_checkpoint(const TrainConfig *tc, int rank, int num_ranks, ModelConfig *cfg, uint16_t **params,
+                                  float **opt, DataLoaderState *ls, RunState *rs)
 {
     enum { MAX_STEPS = 100000 };
     int *steps = (int *)malloc_or_die(MAX_STEPS * sizeof(int));
@@ -133,26 +124,23 @@ static int resume_from_checkpoint(const TrainConfig *tc, Dist *d, ModelConfig *c
     for (int i = n - 1; i >= 0; i--) {
         char model_path[4200], state_path[4200];
         checkpoint_model_path(model_path, sizeof(model_path), tc->output_dir, steps[i]);
-        checkpoint_state_path(state_path, sizeof(state_path), tc->output_dir, steps[i], d->rank);
+        checkpoint_state_path(state_path, sizeof(state_path), tc->output_dir, steps[i], rank);
         int version;
         checkpoint_read_model_config(model_path, cfg, &version);
         ParamLayout layout;
         param_layout_init(&layout, cfg);
         size_t P = layout.total, opt_offset, S;
         ZeroPartition part;
-        zero_partition_init(&part, P, d->num_ranks, ZERO_SHARD_ALIGN);
-        zero_opt_range(&part, tc->zero_stage, d->rank, &opt_offset, &S);
+        zero_partition_init(&part, P, num_ranks, ZERO_SHARD_ALIGN);
+        zero_opt_range(&part, tc->zero_stage, rank, &opt_offset, &S);
         TrainStateHeader h;
         char why[512];
         if (!checkpoint_read_state_header(state_path, &h) &&
-            zero_resume_problem(&part, tc->zero_stage, d->rank, h.num_ranks, h.opt_offset, h.opt_size, why, sizeof(why)))
+            zero_resume_problem(&part, tc->zero_stage, rank, h.num_ranks, h.opt_offset, h.opt_size, why, sizeof(why)))
             die("resume: '%s' %s", state_path, why);
         *params = (uint16_t *)malloc_or_die(P * sizeof(uint16_t));
         *opt = (float *)malloc_or_die(3 * S * sizeof(float));
-        const char *bad = checkpoint_read_state(state_path, &h, ls, sizeof(*ls), *opt, *opt + S, *opt + 2 * S, S);
-        if (!bad && checkpoint_read_model_params(model_path, *params, P) != h.model_hash)
-            bad = "the model file next to it is not the one written with this state";
-        if (!bad && h.step != (uint64_t)steps[i]) bad = "its step does not match its name";
+        const char *bad = checkpoint_load(tc->output_dir, steps[i], rank, *params, P, &h, ls, sizeof(*ls), *opt, S);
         if (!bad) {
             rs->step = (int)h.step;
             rs->sample_rng.state = h.sample_rng;
@@ -379,15 +367,6 @@ static unsigned int rounding_seed(unsigned long long seed, int step)
     return (unsigned int)rng_u64(&r);
 }
 
-/* ---------------------------------------------------------------- step line */
-
-static void format_eta(char *buf, size_t len, double seconds)
-{
-    int s = (int)(seconds + 0.5);
-    if (s >= 3600) snprintf(buf, len, "%dh%02dm", s / 3600, s / 60 % 60);
-    else snprintf(buf, len, "%dm%02ds", s / 60, s % 60);
-}
-
 /* --dump-grads: this rank's gradient buffer (bf16, params.h order, before clipping), for the PyTorch parity check. */
 static void dump_gradients(const GpuModel *m, const char *path)
 {
@@ -402,73 +381,132 @@ static void dump_gradients(const GpuModel *m, const char *path)
 
 /* ---------------------------------------------------------------- main */
 
+/* This process's rank and the world size as the launcher set them (mpirun, srun, or
+   one process): known before dist_init, so the host-side checks can use them. */
+static void launch_ranks(int *rank, int *num_ranks)
+{
+    *rank = 0;
+    *num_ranks = 1;
+    if (getenv("OMPI_COMM_WORLD_SIZE")) {
+        *rank = dist_env_int("OMPI_COMM_WORLD_RANK", 0);
+        *num_ranks = dist_env_int("OMPI_COMM_WORLD_SIZE", 1);
+    } else if (getenv("SLURM_NTASKS") && getenv("SLURM_PROCID")) {
+        *rank = dist_env_int("SLURM_PROCID", 0);
+        *num_ranks = dist_env_int("SLURM_NTASKS", 1);
+    }
+}
+
+/* What the run will do, printed before any GPU work (and all that --check prints). */
+static void print_plan(const TrainConfig *tc, const ModelConfig *cfg, const ParamLayout *layout, size_t opt_size,
+                       int num_ranks, int grad_accum, int use_val)
+{
+    const long tokens_per_step = (long)tc->B * tc->T * grad_accum * num_ranks;
+    printf("plan: %zu parameters (%.1fM); GPU memory estimate for B=%d T=%d: %.2f GiB per GPU (ZeRO-%d, %d rank%s)\n",
+           layout->total, layout->total / 1e6, tc->B, tc->T, model_memory_bytes(cfg, tc->B, tc->T, opt_size, tc->recompute) / 1073741824.0,
+           tc->zero_stage, num_ranks, num_ranks == 1 ? "" : "s");
+    printf("plan: %d rows x %d tokens x %d micro-steps x %d rank%s = %ld tokens per step; %s packing, document mask %s\n",
+           tc->B, tc->T, grad_accum, num_ranks, num_ranks == 1 ? "" : "s", tokens_per_step, tc->packing,
+           tc->doc_mask ? "on" : "off (causal over rows)");
+    printf("plan: %d steps (%.3g tokens), lr %g %s (warmup %d, final x%g), validation %s, checkpoints %s\n",
+           tc->max_steps, (double)tokens_per_step * tc->max_steps, (double)tc->lr, tc->schedule, tc->warmup_steps,
+           (double)tc->final_lr_frac, use_val ? "on" : "off", tc->output_dir ? tc->output_dir : "off (no -o)");
+}
+
 #ifndef TESTING /* test/test_train_gpt.cu includes this file for train_step */
 int main(int argc, char **argv)
 {
     TrainConfig tc;
     char err[512];
-    const char *bad = train_config_parse(&tc, argc, argv, err, sizeof(err));
+    const char *bad = train_config_parse(&tc, TRAINER_GPU, argc, argv, err, sizeof(err));
     if (bad && strcmp(bad, "help") == 0) {
-        train_config_print_help(stdout);
+        train_config_print_help(stdout, TRAINER_GPU);
         return 0;
     }
     if (bad) die("%s", bad);
-    int num_gpus = 0;
-    if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
-        die("no CUDA GPU is visible: train_gpt needs one (on a machine without a GPU, `make train` runs the CPU "
-            "reference trainer, ./train_cpu, instead)");
-    Dist dist; /* this process's rank and GPU, and the NCCL communicator (none for a single process) */
-    dist_init(&dist, tc.rendezvous, tc.dist_timeout);
-    const int rank = dist.rank, num_ranks = dist.num_ranks;
+
+    /* ---- everything that needs no GPU is checked first: flags, model, sizes, checkpoints, shards */
+    int rank, num_ranks;
+    launch_ranks(&rank, &num_ranks);
     if (rank != 0 && !freopen("/dev/null", "w", stdout)) die("rank %d: cannot silence stdout", rank); /* rank 0 reports */
     if ((tc.dump_batches || tc.dump_grads) && num_ranks > 1) die("--dump-batches / --dump-grads: use a single rank");
-    cuda_common_init();
+    if (tc.output_dir) {
+        if (!tc.check_only) mkdir(tc.output_dir, 0755);
+        struct stat st;
+        if (stat(tc.output_dir, &st) == 0 ? !S_ISDIR(st.st_mode) : !tc.check_only)
+            die("-o '%s': cannot create the directory", tc.output_dir);
+    }
 
-    /* ---- the model: a checkpoint to resume, a model file, or random init from a descriptor */
+    /* the model: a checkpoint to resume, a model file, or random init from a descriptor */
     ModelConfig cfg;
     uint16_t *host_params = NULL;
     float *host_opt = NULL;
     RunState rs = {0, rng_create(tc.seed ^ 0x5a4d504cull), 0};
     DataLoaderState loader_state;
-    int resumed = 0;
-    if (tc.output_dir) {
-        mkdir(tc.output_dir, 0755);
-        struct stat st;
-        if (stat(tc.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("-o '%s': cannot create the directory", tc.output_dir);
-    }
+    int resumed = 0, model_from_file = 0;
     if (tc.resume) {
-        resumed = resume_from_checkpoint(&tc, &dist, &cfg, &host_params, &host_opt, &loader_state, &rs);
-        if (!dist_all_equal(&dist, resumed ? rs.step : -1))
-            dist_fail(&dist, "ranks found different usable checkpoints in '%s' (this rank: step %d, -1 = none)",
-                      tc.output_dir, resumed ? rs.step : -1);
+        resumed = resume_from_checkpoint(&tc, rank, num_ranks, &cfg, &host_params, &host_opt, &loader_state, &rs);
         if (!resumed) printf("resume: no usable checkpoint in '%s'; starting from -e %s\n", tc.output_dir, tc.model);
         else printf("resume: the model comes from the checkpoint; -e %s is not used\n", tc.model);
     }
     if (!resumed) {
-        if (model_arg_is_file(tc.model)) {
-            int version;
-            checkpoint_read_model_config(tc.model, &cfg, &version);
-            ParamLayout layout;
-            param_layout_init(&layout, &cfg);
-            host_params = (uint16_t *)malloc_or_die(layout.total * sizeof(uint16_t));
-            checkpoint_read_model_params(tc.model, host_params, layout.total);
-            printf("model: loaded %s (%s)\n", tc.model, version == MODEL_VERSION_BF16 ? "bf16" : "fp32");
-        } else {
-            model_config_parse(&cfg, tc.model);
-            ParamLayout layout;
-            param_layout_init(&layout, &cfg);
-            host_params = init_params_from_seed(&cfg, &layout, tc.seed);
-            printf("model: %s, random init from seed %llu\n", tc.model, tc.seed);
-        }
+        const int version = model_source_config(tc.model, &cfg); /* a file's header and length are checked */
+        model_from_file = version != 0;
+        printf("model: %s, %s\n", tc.model,
+               !model_from_file ? "random init" : version == MODEL_VERSION_BF16 ? "bf16 model file" : "fp32 model file");
     }
     model_config_check_seq_len(&cfg, tc.T);
     model_config_print(&cfg, stdout);
-
-    GpuModel model;
     ParamLayout layout;
     param_layout_init(&layout, &cfg);
-    dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);
+    /* the host holds the fp32 init (or the fp32 optimizer state of a resume) next to the bf16 parameters */
+    require_host_memory(tc.model, layout.total, resumed ? 14.0 : 6.0, "the host copy of the parameters");
+    ZeroPartition partition;
+    zero_partition_init(&partition, layout.total, num_ranks, ZERO_SHARD_ALIGN);
     size_t opt_offset, opt_size;
+    zero_opt_range(&partition, tc.zero_stage, rank, &opt_offset, &opt_size);
+
+    /* the data */
+    PackingMode mode;
+    packing_mode_parse(tc.packing, &mode);
+    DataLoader train_loader, val_loader;
+    dataloader_init(&train_loader, tc.train_pattern, tc.B, tc.T, rank, num_ranks, mode, tc.seed, cfg.vocab_size);
+    if (resumed) dataloader_set_state(&train_loader, &loader_state);
+    int use_val = tc.val_every > 0 && tc.val_pattern[0] != '\0';
+    if (use_val) dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size);
+    dataloader_print_stats(&train_loader, stdout);
+    const int grad_accum = train_config_grad_accum(&tc, num_ranks);
+    print_plan(&tc, &cfg, &layout, opt_size, num_ranks, grad_accum, use_val);
+    if (tc.check_only) {
+        printf("check: ok: every input is valid; train_gpt would start (it needs a GPU to run)\n");
+        return 0;
+    }
+    if (!resumed) {
+        if (model_from_file) {
+            host_params = (uint16_t *)malloc_or_die(layout.total * sizeof(uint16_t));
+            checkpoint_read_model_params(tc.model, host_params, layout.total);
+        } else {
+            host_params = init_params_from_seed(&cfg, &layout, tc.seed);
+            printf("model: random init from seed %llu\n", tc.seed);
+        }
+    }
+
+    /* ---- the GPU(s) */
+    int num_gpus = 0;
+    if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
+        die("no CUDA GPU is visible: train_gpt needs one (every input was checked and is valid: --check shows the "
+            "plan; on a machine without a GPU, `make train` runs the CPU reference trainer, ./train_cpu, instead)");
+    Dist dist; /* this process's rank and GPU, and the NCCL communicator (none for a single process) */
+    dist_init(&dist, tc.rendezvous, tc.dist_timeout);
+    if (dist.rank != rank || dist.num_ranks != num_ranks)
+        dist_fail(&dist, "the launcher's environment said rank %d of %d, the communicator says %d of %d", rank,
+                  num_ranks, dist.rank, dist.num_ranks);
+    if (tc.resume && !dist_all_equal(&dist, resumed ? rs.step : -1))
+        dist_fail(&dist, "ranks found different usable checkpoints in '%s' (this rank: step %d, -1 = none)",
+                  tc.output_dir, resumed ? rs.step : -1);
+    cuda_common_init();
+
+    GpuModel model;
+    dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);
     dist_opt_range(&dist, &opt_offset, &opt_size);
     gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.deterministic, tc.recompute);
     gpu_model_set_params(&model, host_params);
@@ -481,15 +519,6 @@ int main(int argc, char **argv)
     printf("parameters: %zu (%.1fM); GPU memory for B=%d T=%d: %.2f GiB on %s\n", layout.total, layout.total / 1e6,
            tc.B, tc.T, model.memory_bytes / 1073741824.0, device_info.name);
 
-    /* ---- the data */
-    PackingMode mode;
-    packing_mode_parse(tc.packing, &mode);
-    DataLoader train_loader, val_loader;
-    dataloader_init(&train_loader, tc.train_pattern, tc.B, tc.T, rank, num_ranks, mode, tc.seed, cfg.vocab_size);
-    if (resumed) dataloader_set_state(&train_loader, &loader_state);
-    int use_val = tc.val_every > 0 && tc.val_pattern[0] != '\0';
-    if (use_val) dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size);
-    dataloader_print_stats(&train_loader, stdout);
     Tokenizer tokenizer;
     int have_tokenizer = tc.sample_every > 0 && access(TOKENIZER_PATH, R_OK) == 0;
     if (have_tokenizer) tokenizer_init(&tokenizer, TOKENIZER_PATH);
@@ -497,15 +526,12 @@ int main(int argc, char **argv)
     FILE *dump = tc.dump_batches ? fopen_or_die(tc.dump_batches, "wb") : NULL;
 
     /* ---- the schedule */
-    const int grad_accum = train_config_grad_accum(&tc, num_ranks);
     const long tokens_per_step = (long)tc.B * tc.T * grad_accum * num_ranks;
     LRScheduler sched;
     lr_scheduler_init(&sched, tc.schedule, tc.lr, tc.warmup_steps, tc.max_steps, tc.final_lr_frac);
     Logger logger;
     logger_init(&logger, rank == 0 ? tc.output_dir : NULL, rs.step);
     const double peak_tflops = gpu_peak_bf16_tflops(device_info.name);
-    printf("batch: %d rows x %d tokens x %d micro-steps = %ld tokens per step; %s packing, document mask %s\n",
-           tc.B, tc.T, grad_accum, tokens_per_step, tc.packing, tc.doc_mask ? "on" : "off (causal over rows)");
     if (peak_tflops < 0) printf("MFU: '%s' is not in the peak-FLOPs table; MFU is not shown\n", device_info.name);
 
     PackedBatch *micro = (PackedBatch *)malloc_or_die(grad_accum * sizeof(PackedBatch));

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -77,33 +78,25 @@ static inline uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 
 /* ---------------------------------------------------------------- atomic files */
 
+/* An OutFile (utils.h: NAME.tmp, fsync, rename) that also hashes what it writes. */
 typedef struct {
-    FILE *f;
-    char path[4096], tmp[4200];
+    OutFile out;
     uint64_t hash; /* FNV-1a of everything written so far */
 } AtomicFile;
 
 static inline void atomic_open(AtomicFile *a, const char *path)
 {
-    snprintf(a->path, sizeof(a->path), "%s", path);
-    snprintf(a->tmp, sizeof(a->tmp), "%s.tmp", path);
-    a->f = fopen_or_die(a->tmp, "wb");
+    out_file_open(&a->out, path);
     a->hash = FNV_OFFSET;
 }
 
 static inline void atomic_write(AtomicFile *a, const void *data, size_t bytes)
 {
-    fwrite_or_die(data, 1, bytes, a->f, a->tmp);
+    out_file_write(&a->out, data, bytes);
     a->hash = fnv1a(a->hash, data, bytes);
 }
 
-/* Flush to the disk, then give the file its final name. */
-static inline void atomic_commit(AtomicFile *a)
-{
-    if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) die("'%s': flush to disk failed: %s", a->tmp, strerror(errno));
-    fclose_or_die(a->f, a->tmp);
-    if (rename(a->tmp, a->path) != 0) die("cannot rename '%s' to '%s': %s", a->tmp, a->path, strerror(errno));
-}
+static inline void atomic_commit(AtomicFile *a) { out_file_commit(&a->out); }
 
 /* ---------------------------------------------------------------- model file */
 
@@ -117,10 +110,6 @@ static inline void model_header_fill(int *h, const ModelConfig *c, int version)
     h[4] = c->num_layers;
     h[5] = c->num_heads;
     h[6] = c->channels;
-        memcpy(&h[13], &c->rope_scaling.factor, 4);
-        memcpy(&h[14], &c->rope_scaling.low_freq_factor, 4);
-        memcpy(&h[15], &c->rope_scaling.high_freq_factor, 4);
-        h[16] = c->rope_scaling.original_max_pos;
     h[7] = c->padded_vocab_size;
     if (c->family == MODEL_LLAMA) {
         h[8] = c->num_kv_heads;
@@ -128,6 +117,10 @@ static inline void model_header_fill(int *h, const ModelConfig *c, int version)
         h[10] = c->tied_embeddings;
         memcpy(&h[11], &c->rope_theta, 4);
         memcpy(&h[12], &c->norm_eps, 4);
+        memcpy(&h[13], &c->rope_scaling.factor, 4);
+        memcpy(&h[14], &c->rope_scaling.low_freq_factor, 4);
+        memcpy(&h[15], &c->rope_scaling.high_freq_factor, 4);
+        h[16] = c->rope_scaling.original_max_pos;
     }
 }
 
@@ -177,10 +170,6 @@ static inline void checkpoint_read_model_config(const char *path, ModelConfig *c
         c->ffn_hidden = 4 * h[6];
         c->tied_embeddings = 1;
         c->norm_eps = 1e-5f;
-        memcpy(&c->rope_scaling.factor, &h[13], 4);
-        memcpy(&c->rope_scaling.low_freq_factor, &h[14], 4);
-        memcpy(&c->rope_scaling.high_freq_factor, &h[15], 4);
-        c->rope_scaling.original_max_pos = h[16];
         c->rope_theta = 500000.0f;
     } else {
         c->num_kv_heads = h[8];
@@ -188,6 +177,10 @@ static inline void checkpoint_read_model_config(const char *path, ModelConfig *c
         c->tied_embeddings = h[10] != 0;
         memcpy(&c->rope_theta, &h[11], 4);
         memcpy(&c->norm_eps, &h[12], 4);
+        memcpy(&c->rope_scaling.factor, &h[13], 4);
+        memcpy(&c->rope_scaling.low_freq_factor, &h[14], 4);
+        memcpy(&c->rope_scaling.high_freq_factor, &h[15], 4);
+        c->rope_scaling.original_max_pos = h[16];
     }
     model_config_finish(c, path);
     if (c->padded_vocab_size != h[7])
@@ -232,6 +225,24 @@ static inline uint64_t checkpoint_read_model_params(const char *path, uint16_t *
     }
     fclose(f);
     return hash;
+}
+
+/*
+ * -e MODEL of either trainer: an existing file is a model file (its header
+ * and length are checked here), anything else must be a descriptor such as
+ * gpt2:d12. Fills *c; returns the file's version (3 or 5), or 0 for a descriptor.
+ */
+static inline int model_source_config(const char *arg, ModelConfig *c)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0) {
+        int version;
+        checkpoint_read_model_config(arg, c, &version);
+        return version;
+    }
+    if (!strchr(arg, ':')) die("-e '%s': no such model file, and not a descriptor such as gpt2:d12 or llama:1B", arg);
+    model_config_parse(c, arg);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- training state */
@@ -370,6 +381,28 @@ static inline void checkpoint_prune(const char *dir, int keep, int num_ranks)
         }
     }
     free(steps);
+}
+
+/*
+ * Read checkpoint `step` of `dir` as `rank` wrote it: the model's parameters
+ * (bf16 bits, num_params), the state header, the loader state and the
+ * optimizer slice of opt_size floats (opt = master | m | v). Returns NULL,
+ * or why the checkpoint is unusable (torn or corrupted state file, a model
+ * file that is not the one written with it, a step that does not match).
+ */
+static inline const char *checkpoint_load(const char *dir, int step, int rank, uint16_t *params, size_t num_params,
+                                          TrainStateHeader *h, void *loader_state, size_t loader_bytes, float *opt,
+                                          size_t opt_size)
+{
+    char model_path[4200], state_path[4200];
+    checkpoint_model_path(model_path, sizeof(model_path), dir, step);
+    checkpoint_state_path(state_path, sizeof(state_path), dir, step, rank);
+    const char *bad = checkpoint_read_state(state_path, h, loader_state, loader_bytes, opt, opt + opt_size,
+                                            opt + 2 * opt_size, opt_size);
+    if (!bad && checkpoint_read_model_params(model_path, params, num_params) != h->model_hash)
+        bad = "the model file next to it is not the one written with this state";
+    if (!bad && h->step != (uint64_t)step) bad = "its step does not match its name";
+    return bad;
 }
 
 #endif /* PACKLM_CHECKPOINT_H */

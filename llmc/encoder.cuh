@@ -104,6 +104,11 @@ __global__ void embedding_backward_kernel(floatX *dtable, const int *sorted_keys
 static size_t encoder_sort_temp_bytes(int N)
 {
     size_t bytes = 0;
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) { /* no GPU (train_gpt --check): a bound */
+        cudaGetLastError();
+        return 16 * (size_t)N + (1u << 20); /* two spare key/value arrays, and 1 MiB for the digit histograms */
+    }
     cudaCheck(cub::DeviceRadixSort::SortPairs(NULL, bytes, (const int *)NULL, (int *)NULL, (const int *)NULL,
                                               (int *)NULL, N));
     return bytes;

@@ -8,6 +8,7 @@
  * With no output directory the logger does nothing. A resumed run appends
  * after dropping the lines of steps >= the resume step (they belong to the
  * interrupted run's future), so the file reads like one uninterrupted run.
+ * format_eta writes the step line's time left ("4m05s", "2h07m").
  */
 #ifndef PACKLM_LOGGER_H
 #define PACKLM_LOGGER_H
@@ -60,6 +61,14 @@ static inline void logger_log_val(Logger *lg, int step, float val_loss)
     if (!lg->file) return;
     fprintf(lg->file, "s:%d tel:%f\n", step, val_loss);
     fflush(lg->file);
+}
+
+/* Seconds as "MmSSs" below an hour, else "HhMMm". */
+static inline void format_eta(char *buf, size_t len, double seconds)
+{
+    int s = (int)(seconds + 0.5);
+    if (s >= 3600) snprintf(buf, len, "%dh%02dm", s / 3600, s / 60 % 60);
+    else snprintf(buf, len, "%dm%02ds", s / 60, s % 60);
 }
 
 static inline void logger_free(Logger *lg)

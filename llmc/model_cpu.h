@@ -332,13 +332,16 @@ static inline void cpu_model_zero_grad(CpuModel *m)
 /*
  * One AdamW step on all parameters. Gradients are first clipped to global
  * norm grad_clip (when grad_clip > 0 and the norm exceeds it); weight decay
- * applies to matrices only (param_is_matrix). Returns the norm before clipping.
+ * applies to matrices only (param_is_matrix). Returns the norm before clipping;
+ * a norm that is not finite leaves every parameter and moment unchanged (the
+ * caller skips the step).
  */
 static inline float cpu_model_update(CpuModel *m, float lr, float weight_decay, float beta1, float beta2, float eps,
                                      float grad_clip)
 {
     const size_t total = m->layout.total;
     const float norm = global_norm_cpu(m->grads, total);
+    if (!isfinite(norm)) return norm;
     if (grad_clip > 0.0f && norm > grad_clip) {
         const float scale = grad_clip / norm;
         for (size_t i = 0; i < total; i++) m->grads[i] *= scale;

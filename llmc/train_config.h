@@ -1,18 +1,24 @@
 /*
- * train_config.h — the training run's settings: the command line of
- * train_gpt, its --help text, defaults and validation.
+ * train_config.h — the training run's settings: ONE flag language for both
+ * trainers, train_gpt (GPU) and train_cpu (the fp32 CPU reference): the
+ * command line, its --help text, each trainer's defaults and validation.
  *
  * Flags follow llm.c's train_gpt2.cu where the meaning is the same
  * (-i -j -e -o -b -t -d -x -l -u -q -k -c -v -m -s -g -n -nk -y -z -r),
  * plus long flags for packlm's own settings (--packing, --doc-mask, --seed,
- * --grad-clip, --dump-batches, --dump-grads, --deterministic, --max-skips).
+ * --grad-clip, --dump-batches, --dump-grads, --deterministic, --max-skips,
+ * --check).
  *
  * Each flag is one row of the table TRAIN_FLAGS (name, kind of value, the
- * TrainConfig field it sets, accepted range); one parser serves them all.
+ * TrainConfig field it sets, accepted range, which trainers take it, its
+ * help line); one parser serves them all, and --help is printed from the
+ * table with the defaults of the trainer asking. A flag means the same in
+ * both trainers; a flag one trainer does not support is refused by name.
  * train_config_parse never exits: it returns NULL on success or a message
- * naming the bad flag, so the trainer can print it and tests can check it.
+ * naming the bad flag and quoting its value as typed, so the trainer can
+ * print it and tests can check it.
  * Shapes: one optimizer step sees total_batch_tokens = B * T * num_ranks *
- * grad_accum_steps tokens; -d must be such a multiple.
+ * grad_accum_steps tokens; -d must be such a multiple (0 = one micro-batch).
  */
 #ifndef PACKLM_TRAIN_CONFIG_H
 #define PACKLM_TRAIN_CONFIG_H
@@ -25,8 +31,15 @@
 
 #include "utils.h"
 
+/* The programs that read this command line; a flag row lists those that take it. */
+typedef enum { TRAINER_GPU = 1, TRAINER_CPU = 2 } Trainer;
+#define TRAINER_BOTH (TRAINER_GPU | TRAINER_CPU)
+
+static inline const char *trainer_name(Trainer t) { return t == TRAINER_GPU ? "train_gpt" : "train_cpu"; }
+
 typedef struct {
-    const char *train_pattern;  /* -i: glob of training shards */
+    Trainer trainer;            /* the program these settings are for */
+    const char *train_pattern;  /* -i: glob of training shards (train_cpu: or "synthetic") */
     const char *val_pattern;    /* -j: glob of validation shards ("" = none) */
     const char *model;          /* -e: descriptor (gpt2:d12) or model file path */
     const char *output_dir;     /* -o: main.log and checkpoints (NULL = none) */
@@ -35,7 +48,7 @@ typedef struct {
     const char *schedule;       /* -k: cosine | linear | constant | wsd */
     const char *packing;        /* --packing: chunk | bestfit */
     int B, T;                   /* -b rows per micro-batch, -t tokens per row */
-    long total_batch_tokens;    /* -d: tokens per optimizer step (all ranks, all micro-steps) */
+    long total_batch_tokens;    /* -d: tokens per optimizer step (all ranks, all micro-steps); 0 = B*T*ranks */
     int max_steps;              /* -x */
     float lr;                   /* -l peak learning rate */
     int warmup_steps;           /* -u */
@@ -45,7 +58,7 @@ typedef struct {
     int val_max_batches;        /* -m */
     int sample_every;           /* -s: steps between samples (0 = never) */
     int sample_tokens;          /* -g */
-    int checkpoint_every;       /* -n: steps between checkpoints (0 = only none) */
+    int checkpoint_every;       /* -n: steps between checkpoints (0 = only at the end) */
     int keep_last;              /* -nk: checkpoints kept (0 = all) */
     int resume;                 /* -y 1: continue from the latest checkpoint in -o */
     int zero_stage;             /* -z: 0 all-reduce grads, 1 shard optimizer state, 2 shard grads too */
@@ -57,204 +70,242 @@ typedef struct {
     float grad_clip;            /* --grad-clip: global-norm clip (0 = off) */
     int deterministic;          /* --deterministic 1: bit-identical reruns (deterministic attention backward) */
     int max_skips;              /* --max-skips: abort after this many non-finite steps in a row */
+    int check_only;             /* --check: validate everything that needs no GPU, print the plan, exit */
 } TrainConfig;
 
-static inline void train_config_defaults(TrainConfig *c)
+#define TRAIN_CPU_DEFAULT_MODEL "gpt2:d2,C=64,NH=4,T=64"
+
+static inline void train_config_defaults(TrainConfig *c, Trainer trainer)
 {
     memset(c, 0, sizeof(*c));
+    c->trainer = trainer;
     c->train_pattern = "data/fortunes_train_*.bin";
     c->val_pattern = "data/fortunes_val_*.bin";
-    c->model = "gpt2:d12";
     c->schedule = "cosine";
     c->packing = "bestfit";
-    c->B = 16;
-    c->T = 1024;
-    c->total_batch_tokens = 16384;
-    c->max_steps = 200;
-    c->lr = 6e-4f;
     c->warmup_steps = -1; /* not given: min(50, max_steps / 10), set after parsing */
     c->final_lr_frac = 0.1f;
     c->weight_decay = 0.1f;
     c->val_every = 25;
     c->val_max_batches = 4;
-    c->sample_every = 100;
-    c->sample_tokens = 64;
     c->keep_last = 2;
     c->doc_mask = 1;
     c->seed = 1337;
     c->grad_clip = 1.0f;
     c->max_skips = 5;
-    c->deterministic = 1;
-    c->rendezvous = ".";
-    c->dist_timeout = 600.0f;
-}
-
-static inline void train_config_print_help(FILE *out)
-{
-    fprintf(out,
-        "usage: train_gpt [flags]   (every flag takes one value)\n"
-        "data\n"
-        "  -i GLOB    training shards            (default data/fortunes_train_*.bin)\n"
-        "  -j GLOB    validation shards, \"\" = none (default data/fortunes_val_*.bin)\n"
-        "  --packing chunk|bestfit  documents into rows (default bestfit)\n"
-        "  --doc-mask 1|0  1: attention stays inside each document; 0: plain causal over the row\n"
-        "  --dump-batches FILE  write every micro-batch (B, T, S, inputs, targets, pos, cu_seqlens)\n"
-        "  --dump-grads FILE    write the first step's gradients (bf16, params.h order, before clipping)\n"
-        "model\n"
-        "  -e MODEL   descriptor (gpt2:d12, gpt2:d24, llama:1B, llama:1B,L=2,C=128,...) or a\n"
-        "             model file (llm.c gpt2_124M.bin / _bf16.bin, or one written by -o)  (default gpt2:d12)\n"
-        "batch\n"
-        "  -b N       rows per micro-batch (default 16)\n"
-        "  -t N       tokens per row (default 1024)\n"
-        "  -d N       tokens per optimizer step; a multiple of B*T gives gradient accumulation (default 16384)\n"
-        "optimization\n"
-        "  -x N       optimizer steps (default 200)\n"
-        "  -l LR      peak learning rate (default 6e-4)\n"
-        "  -u N       warmup steps (default 50, or -x/10 when that is smaller)\n"
-        "  -q F       final lr as a fraction of -l (default 0.1)\n"
-        "  -k NAME    schedule: cosine | linear | constant | wsd (default cosine)\n"
-        "  -c WD      weight decay on matrices (default 0.1)\n"
-        "  --grad-clip G  clip the global gradient norm to G, 0 = off (default 1.0)\n"
-        "  --seed S   init, data order and rounding seed (default 1337)\n"
-        "  --deterministic 1|0  bit-identical reruns and resumes; 0 lets attention use atomics (default 1)\n"
-        "  --max-skips K  abort after K non-finite steps in a row (default 5)\n"
-        "evaluation and output\n"
-        "  -v N       validation loss every N steps, 0 = never (default 25)\n"
-        "  -m N       validation batches (default 4)\n"
-        "  -s N       print a sample every N steps, 0 = never (default 100)\n"
-        "  -g N       sample length in tokens (default 64)\n"
-        "  -o DIR     output directory: main.log and checkpoints (default: none)\n"
-        "  -n N       checkpoint every N steps, 0 = only at the end when -o is set (default 0)\n"
-        "  -nk K      keep the last K checkpoints, 0 = all (default 2)\n"
-        "  -y 1|0     resume from the latest checkpoint in -o (default 0)\n"
-        "multi-GPU (one process per GPU: mpirun, or srun without MPI)\n"
-        "  -z N       ZeRO stage: 0 all-reduce gradients, 1 shard fp32 master weights + AdamW moments,\n"
-        "             2 shard gradients too (default 0)\n"
-        "  --rendezvous DIR  srun launches: ranks meet through a file in DIR, on a filesystem every\n"
-        "             node shares (default .)\n"
-        "  --dist-timeout S  give up (and end the job) after S seconds waiting for a peer rank (default 600)\n"
-        "memory\n"
-        "  -r 0       activation recompute (not implemented: only 0)\n"
-        "  -h, --help this text\n");
+    if (trainer == TRAINER_GPU) {
+        c->model = "gpt2:d12";
+        c->B = 16;
+        c->T = 1024;
+        c->total_batch_tokens = 16384;
+        c->max_steps = 200;
+        c->lr = 6e-4f;
+        c->sample_every = 100;
+        c->sample_tokens = 64;
+        c->deterministic = 1;
+        c->rendezvous = ".";
+        c->dist_timeout = 600.0f;
+    } else { /* a tiny model that trains in seconds on two cores */
+        c->model = TRAIN_CPU_DEFAULT_MODEL;
+        c->B = 4;
+        c->T = 64;
+        c->total_batch_tokens = 0;
+        c->max_steps = 50;
+        c->lr = 3e-3f;
+    }
 }
 
 /* How a flag's value is read, and the type of the TrainConfig field it sets. */
 typedef enum {
-    FLAG_TEXT,  /* const char *, the argv string itself */
-    FLAG_INT,   /* int, a decimal integer in [lo, hi] */
-    FLAG_LONG,  /* long, a decimal integer in [lo, hi] */
-    FLAG_U64,   /* unsigned long long, a decimal integer in [lo, hi] */
-    FLAG_FLOAT, /* float, a real number in [lo, hi] */
+    FLAG_TEXT,   /* const char *, the argv string itself */
+    FLAG_INT,    /* int, a decimal integer in [lo, hi] */
+    FLAG_LONG,   /* long, a decimal integer in [lo, hi] */
+    FLAG_U64,    /* unsigned long long, a decimal integer in [lo, hi] */
+    FLAG_FLOAT,  /* float, a real number in [lo, hi] */
+    FLAG_SWITCH, /* int set to 1; the only kind that takes no value */
 } TrainFlagKind;
 
-/* One flag: its name, its kind, the field it sets, the range of its value
-   (lo and hi are whole numbers for the integer kinds, unused for text). */
+/* One flag: the --help section it opens (or NULL), its name, its kind, the
+   field it sets, the range of its value (whole numbers for the integer
+   kinds, unused for text), the trainers that take it, the name of its value
+   and its help line (the default is appended from the trainer's defaults). */
 typedef struct {
+    const char *section;
     const char *flag;
     TrainFlagKind kind;
     size_t offset;
     double lo, hi;
+    unsigned trainers;
+    const char *value_name;
+    const char *help;
 } TrainFlag;
 
-#define TRAIN_FLAG(f, kind, field, lo, hi) {f, kind, offsetof(TrainConfig, field), lo, hi}
+#define TRAIN_FLAG(section, f, kind, field, lo, hi, trainers, value_name, help) \
+    {section, f, kind, offsetof(TrainConfig, field), lo, hi, trainers, value_name, help}
 
 /* Every flag but -h/--help, in the order of the --help text. */
 static const TrainFlag TRAIN_FLAGS[] = {
-    TRAIN_FLAG("-i", FLAG_TEXT, train_pattern, 0, 0),
-    TRAIN_FLAG("-j", FLAG_TEXT, val_pattern, 0, 0),
-    TRAIN_FLAG("--packing", FLAG_TEXT, packing, 0, 0),
-    TRAIN_FLAG("--doc-mask", FLAG_INT, doc_mask, 0, 1),
-    TRAIN_FLAG("--dump-batches", FLAG_TEXT, dump_batches, 0, 0),
-    TRAIN_FLAG("--dump-grads", FLAG_TEXT, dump_grads, 0, 0),
-    TRAIN_FLAG("-e", FLAG_TEXT, model, 0, 0),
-    TRAIN_FLAG("-b", FLAG_INT, B, 1, 1 << 20),
-    TRAIN_FLAG("-t", FLAG_INT, T, 1, 1 << 20),
-    TRAIN_FLAG("-d", FLAG_LONG, total_batch_tokens, 1, 1L << 40),
-    TRAIN_FLAG("-x", FLAG_INT, max_steps, 1, 1000000000L),
-    TRAIN_FLAG("-l", FLAG_FLOAT, lr, 0.0, 10.0),
-    TRAIN_FLAG("-u", FLAG_INT, warmup_steps, 0, 1000000000L),
-    TRAIN_FLAG("-q", FLAG_FLOAT, final_lr_frac, 0.0, 1.0),
-    TRAIN_FLAG("-k", FLAG_TEXT, schedule, 0, 0),
-    TRAIN_FLAG("-c", FLAG_FLOAT, weight_decay, 0.0, 10.0),
-    TRAIN_FLAG("--grad-clip", FLAG_FLOAT, grad_clip, 0.0, 1e9),
-    TRAIN_FLAG("--seed", FLAG_U64, seed, 0, 1L << 62),
-    TRAIN_FLAG("--deterministic", FLAG_INT, deterministic, 0, 1),
-    TRAIN_FLAG("--max-skips", FLAG_INT, max_skips, 1, 1000000),
-    TRAIN_FLAG("-v", FLAG_INT, val_every, 0, 1000000000L),
-    TRAIN_FLAG("-m", FLAG_INT, val_max_batches, 1, 1000000000L),
-    TRAIN_FLAG("-s", FLAG_INT, sample_every, 0, 1000000000L),
-    TRAIN_FLAG("-g", FLAG_INT, sample_tokens, 1, 1 << 20),
-    TRAIN_FLAG("-o", FLAG_TEXT, output_dir, 0, 0),
-    TRAIN_FLAG("-n", FLAG_INT, checkpoint_every, 0, 1000000000L),
-    TRAIN_FLAG("-nk", FLAG_INT, keep_last, 0, 1000000),
-    TRAIN_FLAG("-y", FLAG_INT, resume, 0, 1),
-    TRAIN_FLAG("-z", FLAG_INT, zero_stage, 0, 2),
-    TRAIN_FLAG("--rendezvous", FLAG_TEXT, rendezvous, 0, 0),
-    TRAIN_FLAG("--dist-timeout", FLAG_FLOAT, dist_timeout, 1.0, 1e6),
-    TRAIN_FLAG("-r", FLAG_INT, recompute, 0, 2),
+    TRAIN_FLAG("data", "-i", FLAG_TEXT, train_pattern, 0, 0, TRAINER_BOTH, "GLOB",
+               "training shards (train_cpu: 'synthetic' = one fixed synthetic batch)"),
+    TRAIN_FLAG(NULL, "-j", FLAG_TEXT, val_pattern, 0, 0, TRAINER_BOTH, "GLOB", "validation shards, \"\" = none"),
+    TRAIN_FLAG(NULL, "--packing", FLAG_TEXT, packing, 0, 0, TRAINER_BOTH, "MODE", "documents into rows: chunk | bestfit"),
+    TRAIN_FLAG(NULL, "--doc-mask", FLAG_INT, doc_mask, 0, 1, TRAINER_BOTH, "1|0",
+               "1: attention stays inside each document; 0: plain causal over the row"),
+    TRAIN_FLAG(NULL, "--dump-batches", FLAG_TEXT, dump_batches, 0, 0, TRAINER_BOTH, "FILE",
+               "write every micro-batch (B, T, S, inputs, targets, pos, cu_seqlens)"),
+    TRAIN_FLAG(NULL, "--dump-grads", FLAG_TEXT, dump_grads, 0, 0, TRAINER_GPU, "FILE",
+               "write the first step's gradients (bf16, params.h order, before clipping)"),
+    TRAIN_FLAG("model", "-e", FLAG_TEXT, model, 0, 0, TRAINER_BOTH, "MODEL",
+               "descriptor (gpt2:d12, gpt2:d24, llama:1B, llama:1B,L=2,C=128,...) or a model file\n"
+               "                      (llm.c gpt2_124M.bin / _bf16.bin, or one written by -o)"),
+    TRAIN_FLAG("batch", "-b", FLAG_INT, B, 1, 1 << 20, TRAINER_BOTH, "N", "rows per micro-batch"),
+    TRAIN_FLAG(NULL, "-t", FLAG_INT, T, 1, 1 << 20, TRAINER_BOTH, "N", "tokens per row"),
+    TRAIN_FLAG(NULL, "-d", FLAG_LONG, total_batch_tokens, 0, 1L << 40, TRAINER_BOTH, "N",
+               "tokens per optimizer step, 0 = B*T*ranks; a multiple of that gives gradient accumulation"),
+    TRAIN_FLAG("optimization", "-x", FLAG_INT, max_steps, 1, 1000000000L, TRAINER_BOTH, "N", "optimizer steps"),
+    TRAIN_FLAG(NULL, "-l", FLAG_FLOAT, lr, 0.0, 1e6, TRAINER_BOTH, "LR", "peak learning rate"),
+    TRAIN_FLAG(NULL, "-u", FLAG_INT, warmup_steps, -1, 1000000000L, TRAINER_BOTH, "N",
+               "warmup steps, -1 = min(50, -x/10)"),
+    TRAIN_FLAG(NULL, "-q", FLAG_FLOAT, final_lr_frac, 0.0, 1.0, TRAINER_BOTH, "F", "final lr as a fraction of -l"),
+    TRAIN_FLAG(NULL, "-k", FLAG_TEXT, schedule, 0, 0, TRAINER_BOTH, "NAME", "schedule: cosine | linear | constant | wsd"),
+    TRAIN_FLAG(NULL, "-c", FLAG_FLOAT, weight_decay, 0.0, 10.0, TRAINER_BOTH, "WD", "weight decay on matrices"),
+    TRAIN_FLAG(NULL, "--grad-clip", FLAG_FLOAT, grad_clip, 0.0, 1e9, TRAINER_BOTH, "G",
+               "clip the global gradient norm to G, 0 = off"),
+    TRAIN_FLAG(NULL, "--seed", FLAG_U64, seed, 0, 1L << 62, TRAINER_BOTH, "S", "init, data order and rounding seed"),
+    TRAIN_FLAG(NULL, "--deterministic", FLAG_INT, deterministic, 0, 1, TRAINER_GPU, "1|0",
+               "bit-identical reruns and resumes; 0 lets attention use atomics"),
+    TRAIN_FLAG(NULL, "--max-skips", FLAG_INT, max_skips, 1, 1000000, TRAINER_BOTH, "K",
+               "end the run after K non-finite steps in a row"),
+    TRAIN_FLAG("evaluation and output", "-v", FLAG_INT, val_every, 0, 1000000000L, TRAINER_BOTH, "N",
+               "validation loss every N steps, 0 = never"),
+    TRAIN_FLAG(NULL, "-m", FLAG_INT, val_max_batches, 1, 1000000000L, TRAINER_BOTH, "N", "validation batches"),
+    TRAIN_FLAG(NULL, "-s", FLAG_INT, sample_every, 0, 1000000000L, TRAINER_GPU, "N",
+               "print a sample every N steps, 0 = never"),
+    TRAIN_FLAG(NULL, "-g", FLAG_INT, sample_tokens, 1, 1 << 20, TRAINER_GPU, "N", "sample length in tokens"),
+    TRAIN_FLAG(NULL, "-o", FLAG_TEXT, output_dir, 0, 0, TRAINER_BOTH, "DIR", "output directory: main.log and checkpoints"),
+    TRAIN_FLAG(NULL, "-n", FLAG_INT, checkpoint_every, 0, 1000000000L, TRAINER_BOTH, "N",
+               "checkpoint every N steps, 0 = only at the end when -o is set"),
+    TRAIN_FLAG(NULL, "-nk", FLAG_INT, keep_last, 0, 1000000, TRAINER_BOTH, "K", "keep the last K checkpoints, 0 = all"),
+    TRAIN_FLAG(NULL, "-y", FLAG_INT, resume, 0, 1, TRAINER_BOTH, "1|0", "resume from the latest checkpoint in -o"),
+    TRAIN_FLAG(NULL, "--check", FLAG_SWITCH, check_only, 0, 1, TRAINER_GPU, "",
+               "check flags, model, shards and checkpoints without a GPU, print the plan, exit"),
+    TRAIN_FLAG("multi-GPU (one process per GPU: mpirun, or srun without MPI)", "-z", FLAG_INT, zero_stage, 0, 2,
+               TRAINER_GPU, "N",
+               "ZeRO stage: 0 all-reduce gradients, 1 shard fp32 master weights + AdamW moments,\n"
+               "                      2 shard gradients too"),
+    TRAIN_FLAG(NULL, "--rendezvous", FLAG_TEXT, rendezvous, 0, 0, TRAINER_GPU, "DIR",
+               "srun launches: ranks meet through a file in DIR, on a filesystem every node shares"),
+    TRAIN_FLAG(NULL, "--dist-timeout", FLAG_FLOAT, dist_timeout, 1.0, 1e6, TRAINER_GPU, "S",
+               "give up (and end the job) after S seconds waiting for a peer rank"),
+    TRAIN_FLAG("memory", "-r", FLAG_INT, recompute, 0, 2, TRAINER_GPU, "N", "activation recompute: 0 keep all, 1 recompute GELU/SwiGLU, 2 also the norms"),
 };
+#define TRAIN_NUM_FLAGS (sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]))
+
+/* A flag's value in *c as text (for --help's defaults and --check's plan). */
+static inline void train_flag_format(const TrainFlag *f, const TrainConfig *c, char *buf, size_t len)
+{
+    const void *field = (const char *)c + f->offset;
+    if (f->kind == FLAG_TEXT) {
+        const char *s = *(const char *const *)field;
+        snprintf(buf, len, "%s", !s ? "none" : s[0] ? s : "\"\"");
+    } else if (f->kind == FLAG_INT || f->kind == FLAG_SWITCH) snprintf(buf, len, "%d", *(const int *)field);
+    else if (f->kind == FLAG_LONG) snprintf(buf, len, "%ld", *(const long *)field);
+    else if (f->kind == FLAG_U64) snprintf(buf, len, "%llu", *(const unsigned long long *)field);
+    else snprintf(buf, len, "%g", (double)*(const float *)field);
+}
+
+static inline void train_config_print_help(FILE *out, Trainer trainer)
+{
+    TrainConfig defaults;
+    train_config_defaults(&defaults, trainer);
+    fprintf(out, "usage: %s [flags]   (every flag but --check takes one value)\n", trainer_name(trainer));
+    if (trainer == TRAINER_CPU)
+        fprintf(out, "Trains with the fp32 CPU reference (llmc/model_cpu.h); the flags mean what they mean in "
+                     "train_gpt.\n");
+    const char *section = NULL;
+    for (size_t k = 0; k < TRAIN_NUM_FLAGS; k++) {
+        const TrainFlag *f = &TRAIN_FLAGS[k];
+        if (f->section) section = f->section;
+        if (!(f->trainers & trainer)) continue;
+        if (section) fprintf(out, "%s\n", section);
+        section = NULL;
+        char name[64], value[128];
+        snprintf(name, sizeof(name), "%s %s", f->flag, f->value_name);
+        train_flag_format(f, &defaults, value, sizeof(value));
+        fprintf(out, "  %-19s %s", name, f->help);
+        if (f->kind == FLAG_SWITCH) fprintf(out, "\n");
+        else fprintf(out, " (default %s)\n", value);
+    }
+    fprintf(out, "  -h, --help          this text\n");
+}
 
 /* Read `text` as the value of flag f into its field of *c. 0 on success, else the message is in err. */
 static inline int train_flag_set(const TrainFlag *f, const char *text, TrainConfig *c, char *err, size_t errlen)
 {
     void *field = (char *)c + f->offset;
+    const int integer = f->kind != FLAG_FLOAT;
     char *end = NULL;
+    double v = 0.0;
+    long whole = 0;
     errno = 0;
     if (f->kind == FLAG_TEXT) {
         *(const char **)field = text;
-    } else if (f->kind == FLAG_FLOAT) {
-        const double v = strtod(text, &end);
-        if (errno || end == text || *end != '\0' || v != v) {
-            snprintf(err, errlen, "flag %s: '%s' is not a number", f->flag, text);
-            return -1;
-        }
-        if (v < f->lo || v > f->hi) {
-            snprintf(err, errlen, "flag %s: %g is out of range [%g, %g]", f->flag, v, f->lo, f->hi);
-            return -1;
-        }
-        *(float *)field = (float)v;
-    } else {
-        const long v = strtol(text, &end, 10), lo = (long)f->lo, hi = (long)f->hi;
-        if (errno || end == text || *end != '\0') {
-            snprintf(err, errlen, "flag %s: '%s' is not an integer", f->flag, text);
-            return -1;
-        }
-        if (v < lo || v > hi) {
-            snprintf(err, errlen, "flag %s: %ld is out of range [%ld, %ld]", f->flag, v, lo, hi);
-            return -1;
-        }
-        if (f->kind == FLAG_INT) *(int *)field = (int)v;
-        else if (f->kind == FLAG_LONG) *(long *)field = v;
-        else *(unsigned long long *)field = (unsigned long long)v;
+        return 0;
     }
+    if (integer) whole = strtol(text, &end, 10), v = (double)whole;
+    else v = strtod(text, &end);
+    if (end == text || *end != '\0' || v != v || (errno && errno != ERANGE)) {
+        snprintf(err, errlen, "flag %s: '%s' is not %s", f->flag, text, integer ? "an integer" : "a number");
+        return -1;
+    }
+    if (errno == ERANGE || v < f->lo || v > f->hi) { /* the value as typed, never a wrapped one */
+        if (integer) snprintf(err, errlen, "flag %s: %s is out of range [%.0f, %.0f]", f->flag, text, f->lo, f->hi);
+        else snprintf(err, errlen, "flag %s: %s is out of range [%g, %g]", f->flag, text, f->lo, f->hi);
+        return -1;
+    }
+    if (f->kind == FLAG_INT) *(int *)field = (int)whole;
+    else if (f->kind == FLAG_LONG) *(long *)field = whole;
+    else if (f->kind == FLAG_U64) *(unsigned long long *)field = (unsigned long long)whole;
+    else *(float *)field = (float)v;
     return 0;
 }
 
 static inline const char *train_config_check(const TrainConfig *c, char *err, size_t errlen);
 
 /*
- * Parse argv into *c (defaults first). Returns NULL on success, "help" when
- * -h/--help was given, else err filled with a message naming the flag.
+ * Parse argv into *c (the trainer's defaults first). Returns NULL on
+ * success, "help" when -h/--help was given, else err filled with a message
+ * naming the flag.
  */
-static inline const char *train_config_parse(TrainConfig *c, int argc, char **argv, char *err, size_t errlen)
+static inline const char *train_config_parse(TrainConfig *c, Trainer trainer, int argc, char **argv, char *err,
+                                             size_t errlen)
 {
-    const size_t num_flags = sizeof(TRAIN_FLAGS) / sizeof(TRAIN_FLAGS[0]);
-    train_config_defaults(c);
+    train_config_defaults(c, trainer);
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) return "help";
+        size_t k = 0;
+        while (k < TRAIN_NUM_FLAGS && strcmp(flag, TRAIN_FLAGS[k].flag) != 0) k++;
+        if (k == TRAIN_NUM_FLAGS) {
+            snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
+            return err;
+        }
+        const TrainFlag *f = &TRAIN_FLAGS[k];
+        if (!(f->trainers & trainer)) {
+            snprintf(err, errlen, "flag %s (%.*s) is not supported by %s, only by %s", flag,
+                     (int)strcspn(f->help, "\n"), f->help, trainer_name(trainer),
+                     trainer_name((Trainer)(f->trainers & ~(unsigned)trainer)));
+            return err;
+        }
+        if (f->kind == FLAG_SWITCH) {
+            *(int *)((char *)c + f->offset) = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             snprintf(err, errlen, "flag %s needs a value (see --help)", flag);
             return err;
         }
-        const char *value = argv[++i];
-        size_t k = 0;
-        while (k < num_flags && strcmp(flag, TRAIN_FLAGS[k].flag) != 0) k++;
-        if (k == num_flags) {
-            snprintf(err, errlen, "unknown flag '%s' (see --help)", flag);
-            return err;
-        }
-        if (train_flag_set(&TRAIN_FLAGS[k], value, c, err, errlen) != 0) return err;
+        if (train_flag_set(f, argv[++i], c, err, errlen) != 0) return err;
     }
     if (c->warmup_steps < 0) c->warmup_steps = c->max_steps / 10 < 50 ? c->max_steps / 10 : 50;
     return train_config_check(c, err, errlen);
@@ -281,8 +332,6 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
     else if (c->warmup_steps > c->max_steps)
         snprintf(err, errlen, "flag -u %d: more warmup steps than steps (-x %d); give a smaller -u",
                  c->warmup_steps, c->max_steps);
-    else if (c->recompute != 0)
-        snprintf(err, errlen, "flag -r %d: activation recompute is not implemented; use -r 0", c->recompute);
     else
         return NULL;
     return err;
@@ -292,6 +341,7 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
 static inline int train_config_grad_accum(const TrainConfig *c, int num_ranks)
 {
     long per_micro = (long)c->B * c->T * num_ranks;
+    if (c->total_batch_tokens == 0) return 1;
     if (c->total_batch_tokens % per_micro != 0)
         die("flag -d: %ld tokens per step is not a multiple of B*T*ranks = %d*%d*%d = %ld", c->total_batch_tokens,
             c->B, c->T, num_ranks, per_micro);

@@ -5,6 +5,10 @@
  * Every failure ends the process with a message that names what failed
  * (file, what was expected, what was found) and a non-zero exit code.
  * Nothing here returns an error code the caller could forget to check.
+ *
+ * Output files are never half-written: OutFile writes NAME.tmp, and
+ * out_file_commit flushes it to the disk (fsync) and renames it to NAME;
+ * on a failed write the temporary file is removed before the process ends.
  */
 #ifndef PACKLM_UTILS_H
 #define PACKLM_UTILS_H
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Print "error: <message>" to stderr and exit(1). printf-style. */
 static inline void die(const char *fmt, ...)
@@ -104,6 +109,65 @@ static inline double parse_double_or_die(const char *text, const char *what)
     double v = strtod(text, &end);
     if (errno || end == text || *end != '\0') die("%s: '%s' is not a number", what, text);
     return v;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+/* Bytes of physical memory of this machine (0 if unknown). */
+static inline double host_memory_bytes(void)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page_bytes > 0 ? (double)pages * (double)page_bytes : 0.0;
+}
+
+/* Refuse a model whose parameters alone (bytes_per_param each, for `use`) exceed this machine's memory. */
+static inline void require_host_memory(const char *model, size_t num_params, double bytes_per_param, const char *use)
+{
+    const double need = (double)num_params * bytes_per_param, have = host_memory_bytes();
+    if (have > 0.0 && need > have)
+        die("model '%s' has %zu parameters (%.4g billion): %s takes %.4g GB (%g bytes per parameter), more than "
+            "this machine's %.4g GB of memory; choose a smaller model",
+            model, num_params, (double)num_params / 1e9, use, need / 1e9, bytes_per_param, have / 1e9);
+}
+
+/* ---------------------------------------------------------------- output files, all or nothing */
+
+typedef struct {
+    FILE *f;
+    char path[4096], tmp[4200]; /* the final name, and NAME.tmp being written */
+} OutFile;
+
+/* Remove the temporary file and die with the message. */
+static inline void out_file_fail(OutFile *o, const char *what)
+{
+    const int saved = errno;
+    if (o->f) fclose(o->f);
+    o->f = NULL;
+    remove(o->tmp);
+    die("'%s': %s: %s (nothing was written to '%s')", o->tmp, what, strerror(saved), o->path);
+}
+
+static inline void out_file_open(OutFile *o, const char *path)
+{
+    if (snprintf(o->path, sizeof(o->path), "%s", path) >= (int)sizeof(o->path)) die("output path too long: '%s'", path);
+    snprintf(o->tmp, sizeof(o->tmp), "%s.tmp", o->path);
+    o->f = fopen(o->tmp, "wb");
+    if (!o->f) die("cannot open '%s' for writing: %s", o->tmp, strerror(errno));
+}
+
+static inline void out_file_write(OutFile *o, const void *data, size_t bytes)
+{
+    if (bytes > 0 && fwrite(data, 1, bytes, o->f) != bytes) out_file_fail(o, "write failed");
+}
+
+/* Flush to the disk, close, then give the file its final name. */
+static inline void out_file_commit(OutFile *o)
+{
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0) out_file_fail(o, "flush to disk failed");
+    const int closed = fclose(o->f);
+    o->f = NULL;
+    if (closed != 0) out_file_fail(o, "close failed");
+    if (rename(o->tmp, o->path) != 0) out_file_fail(o, "rename to the final name failed");
 }
 
 #endif /* PACKLM_UTILS_H */

@@ -39,13 +39,22 @@ expect_error config_override_not_key_value "is not key=value" -e "gpt2:d2,C"
 expect_error config_override_not_number "is not an integer" -e "gpt2:d2,C=sixty"
 expect_error config_T_beyond_position_table "larger than the model's position table (16)" -e "$tiny_gpt2" -t 32
 expect_error config_T_beyond_llama_max "larger than the model's maximum sequence length (16)" -e "$tiny_llama" -t 17
-expect_error flag_unknown "unknown flag '-z'" -z 1
+# train_cpu reads train_gpt's flag table (llmc/train_config.h): same flags, same messages
+expect_error flag_unknown "unknown flag '--frobnicate'" --frobnicate 1
+expect_error flag_gpu_only "flag -z (ZeRO stage: 0 all-reduce gradients" -z 1
+expect_error flag_gpu_only_sample "flag -s (print a sample every N steps, 0 = never) is not supported by train_cpu" -s 5
 expect_error flag_missing_value "flag -b needs a value" -b
-expect_error flag_negative_seed "-s (seed) must be >= 0" --seed -5
-expect_error flag_not_integer "-b (rows per batch): 'four' is not an integer" -b four
-expect_error flag_zero_rows "-b (rows per batch) must be in [1, 4096]" -b 0
-expect_error flag_unknown_schedule "unknown learning-rate schedule 'steep'" -k steep -e "$tiny_gpt2" -t 16
-expect_error flag_unknown_packing "--packing: unknown mode 'tight'" --packing tight
+expect_error flag_negative_seed "flag --seed: -5 is out of range" --seed -5
+expect_error flag_not_integer "flag -b: 'four' is not an integer" -b four
+expect_error flag_zero_rows "flag -b: 0 is out of range [1, 1048576]" -b 0
+expect_error flag_rows_as_typed "flag -b: 4294967297 is out of range" -b 4294967297
+expect_error flag_steps_as_typed "flag -x: 4294967298 is out of range" -x 4294967298
+expect_error flag_checkpoint_every_as_typed "flag -n: 4294967298 is out of range" -n 4294967298
+expect_error flag_overflow_as_typed "flag -d: 99999999999999999999 is out of range" -d 99999999999999999999
+expect_error flag_n_is_checkpoint_interval "flag -n 3 asks for checkpoints, but no -o DIR" -n 3
+expect_error flag_unknown_schedule "flag -k: unknown schedule 'steep'" -k steep -e "$tiny_gpt2" -t 16
+expect_error flag_unknown_packing "flag --packing: unknown strategy 'tight'" --packing tight
+expect_error flag_lr_inf "flag -l: inf is out of range" -l inf
 expect_error data_vocab_too_small "vocabulary size 64 does not contain the end-of-text token" -i "$tmp/none_*.bin" \
     -e "$tiny_gpt2" -t 16
 expect_error data_no_match "no shard files match '$tmp/none_*.bin'" -i "$tmp/none_*.bin" -e "gpt2:d1,C=32,NH=2,T=16" \
@@ -53,7 +62,8 @@ expect_error data_no_match "no shard files match '$tmp/none_*.bin'" -i "$tmp/non
 
 "$bin" --help >"$out" 2>&1
 rc=$?
-if [ "$rc" -eq 0 ] && grep -q "^usage: train_cpu" "$out"; then
+if [ "$rc" -eq 0 ] && grep -q "^usage: train_cpu" "$out" && grep -q "^  -n N .*(default 0)" "$out" &&
+    ! grep -q "^  -z " "$out"; then
     echo "PASS flag_help"
 else
     echo "FAIL flag_help: exit status $rc, output '$(head -c 200 "$out")'"
@@ -63,7 +73,7 @@ fi
 expect_run() {
     local name=$1
     shift
-    "$bin" -n 3 "$@" >"$out" 2>&1
+    "$bin" -x 3 "$@" >"$out" 2>&1
     local rc=$?
     local steps
     steps=$(grep -cE '^step +[0-9]+/3 \| loss [0-9]+\.[0-9]+ ' "$out")
@@ -80,7 +90,7 @@ done
 
 # without -i: the embedded corpus (committed under data/)
 expect_run train_cpu_default_data -e "gpt2:d1,C=32,NH=2,T=16" -b 2 -t 16
-if grep -q "fp32 CPU reference on data/fortunes_train_\*.bin" "$out"; then
+if grep -q "^data: data/fortunes_train_\*.bin" "$out"; then
     echo "PASS train_cpu_default_data_is_fortunes"
 else
     echo "FAIL train_cpu_default_data_is_fortunes: $(head -n 1 "$out")"

@@ -60,7 +60,7 @@ agree() {
 for model in "gpt2 $GPT2" "llama $LLAMA"; do
     set -- $model
     name=$1 descriptor=$2
-    if ! ./train_cpu -e "$descriptor" -i synthetic "${COMMON[@]}" -s 1337 --dump-batches "$TMP/$name.bin" \
+    if ! ./train_cpu -e "$descriptor" -i synthetic "${COMMON[@]}" --seed 1337 --dump-batches "$TMP/$name.bin" \
         >"$TMP/$name.cpu.txt" 2>&1; then
         echo "FAIL ${name}_train_cpu: $(tail -n 2 "$TMP/$name.cpu.txt")"
         continue

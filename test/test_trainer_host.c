@@ -1,7 +1,10 @@
 /*
  * test_trainer_host.c — the trainer's host-side modules, on the CPU:
  *   train_config.h  defaults parse; each bad or contradictory flag gives a
- *                   message naming it; -d and B*T give the accumulation steps
+ *                   message naming it and quoting its value as typed; -d and
+ *                   B*T give the accumulation steps; one table for both
+ *                   trainers: a GPU-only flag is refused by train_cpu by name,
+ *                   and each trainer's --help lists exactly its flags
  *   mfu.h           peak table (known cards, unknown = -1); the matmul FLOPs
  *                   equal those counted from the params.h tensor sizes;
  *                   attended pairs of a packed batch
@@ -23,25 +26,32 @@
 #include "test.h"
 #include "train_config.h"
 
-static const char *parse(TrainConfig *c, const char *line, char *err, size_t len)
+static const char *parse_for(Trainer trainer, TrainConfig *c, const char *line, char *err, size_t len)
 {
     char buf[512], *argv[64];
     int argc = 0;
     snprintf(buf, sizeof(buf), "train_gpt %s", line);
     for (char *tok = strtok(buf, " "); tok && argc < 63; tok = strtok(NULL, " ")) argv[argc++] = tok;
     argv[argc] = NULL;
-    return train_config_parse(c, argc, argv, err, len);
+    return train_config_parse(c, trainer, argc, argv, err, len);
 }
 
-static void expect_error(const char *line, const char *needle)
+static const char *parse(TrainConfig *c, const char *line, char *err, size_t len)
+{
+    return parse_for(TRAINER_GPU, c, line, err, len);
+}
+
+static void expect_error_for(Trainer trainer, const char *line, const char *needle)
 {
     TrainConfig c;
     char err[512], name[160];
-    const char *r = parse(&c, line, err, sizeof(err));
-    snprintf(name, sizeof(name), "config_rejects '%s'", line);
+    const char *r = parse_for(trainer, &c, line, err, sizeof(err));
+    snprintf(name, sizeof(name), "config_rejects[%s] '%s'", trainer_name(trainer), line);
     check(r && strstr(r, needle) != NULL, name, "got '%s', expected a message containing '%s'", r ? r : "(accepted)",
           needle);
 }
+
+static void expect_error(const char *line, const char *needle) { expect_error_for(TRAINER_GPU, line, needle); }
 
 static void test_config(void)
 {
@@ -65,12 +75,58 @@ static void test_config(void)
     expect_error("-b 4 -t 100 -d 1000", "not a multiple of B*T");
     expect_error("-y 1", "no -o was given");
     expect_error("-n 100", "no -o DIR");
-    expect_error("-r 1", "recompute is not implemented");
+    check(parse(&c, "-r 2", err, sizeof(err)) == NULL && c.recompute == 2, "config_recompute_2_accepted", "-r 2 refused");
+    expect_error("-r 3", "flag -r: 3 is out of range");
     expect_error("-x 10 -u 11", "more warmup steps than steps");
     check(parse(&c, "-x 20", err, sizeof(err)) == NULL && c.warmup_steps == 2 &&
               parse(&c, "-x 5000", err, sizeof(err)) == NULL && c.warmup_steps == 50,
           "config_default_warmup_fits_short_runs", "warmup %d", c.warmup_steps);
     expect_error("--doc-mask 2", "flag --doc-mask: 2 is out of range");
+    /* out-of-range values quoted as typed, never wrapped, in both trainers */
+    expect_error("-b 4294967297", "flag -b: 4294967297 is out of range [1, 1048576]");
+    expect_error("-n 4294967298", "flag -n: 4294967298 is out of range [0, 1000000000]");
+    expect_error_for(TRAINER_CPU, "-b 4294967297", "flag -b: 4294967297 is out of range");
+    expect_error_for(TRAINER_CPU, "-x 4294967298", "flag -x: 4294967298 is out of range");
+    expect_error("-d 99999999999999999999", "flag -d: 99999999999999999999 is out of range");
+    expect_error("-l inf", "flag -l: inf is out of range");
+    expect_error("-l nan", "flag -l: 'nan' is not a number");
+    /* one table: GPU-only flags refused by train_cpu by name; the same flag, the same field */
+    expect_error_for(TRAINER_CPU, "-s 10", "flag -s (print a sample every N steps, 0 = never) is not supported by "
+                                           "train_cpu, only by train_gpt");
+    expect_error_for(TRAINER_CPU, "--check", "flag --check");
+    expect_error_for(TRAINER_CPU, "-z 1", "is not supported by train_cpu");
+    TrainConfig g, cpu;
+    const char *rg = parse_for(TRAINER_GPU, &g, "-x 30 -n 10 -o out --seed 7 -d 0", err, sizeof(err));
+    const char *rc = parse_for(TRAINER_CPU, &cpu, "-x 30 -n 10 -o out --seed 7 -d 0", err, sizeof(err));
+    check(!rg && !rc && g.max_steps == 30 && cpu.max_steps == 30 && g.checkpoint_every == 10 &&
+              cpu.checkpoint_every == 10 && g.seed == 7 && cpu.seed == 7 && train_config_grad_accum(&g, 1) == 1 &&
+              train_config_grad_accum(&cpu, 1) == 1,
+          "config_same_flag_same_meaning", "-x / -n / --seed / -d 0 read differently by the two trainers");
+    check(parse(&c, "--check", err, sizeof(err)) == NULL && c.check_only == 1, "config_check_switch",
+          "--check not read as a switch");
+}
+
+/* Each trainer's --help: every flag it takes, with a default; none it does not take. */
+static void test_help(void)
+{
+    for (int t = TRAINER_GPU; t <= TRAINER_CPU; t++) {
+        char *text = NULL, name[64];
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        train_config_print_help(out, (Trainer)t);
+        fclose(out);
+        int ok = 1;
+        for (size_t k = 0; k < TRAIN_NUM_FLAGS; k++) {
+            char line[64];
+            snprintf(line, sizeof(line), "\n  %s ", TRAIN_FLAGS[k].flag);
+            const int listed = strstr(text, line) != NULL;
+            ok &= listed == ((TRAIN_FLAGS[k].trainers & (unsigned)t) != 0);
+        }
+        ok &= strstr(text, "\n  -x N ") && strstr(text, " optimizer steps (default ") != NULL;
+        snprintf(name, sizeof(name), "config_help_lists_its_flags[%s]", trainer_name((Trainer)t));
+        check(ok, name, "help text:\n%s", text);
+        free(text);
+    }
 }
 
 static void test_mfu(void)
@@ -248,6 +304,7 @@ int main(void)
     char dir[] = "/tmp/test_trainer_host_XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp failed");
     test_config();
+    test_help();
     test_mfu();
     test_model_file(dir);
     test_state_file(dir);
