@@ -17,7 +17,11 @@
 # The table's header comes first and each row as soon as its workload is done
 # (the per-run logs interleave: `grep -A9 ^card:` or `grep '|'` pick the table).
 #
-# usage: dev/bench_train.sh [OUTDIR]   (GPU machine; env: STEPS, WARMUP, WORKLOADS, GPU_ARCH)
+# The peer's line VARIANT (its old setting: mask built and batch copied inside
+# the timed step) is kept in the peer's log.
+#
+# usage: dev/bench_train.sh [OUTDIR]   (GPU machine; env: STEPS, WARMUP, WORKLOADS, GPU_ARCH,
+#        SYNTH: a directory of synth_train_*.bin shards to use instead of writing 20M tokens)
 set -uo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/bench}
@@ -26,7 +30,9 @@ WARMUP=${WARMUP:-5}
 WORKLOADS=${WORKLOADS:-"gpt2-b32 gpt2-b64 llama1b"}
 mkdir -p "$OUT_DIR"
 make -s train_gpt GPU_ARCH="${GPU_ARCH:-90a}" >"$OUT_DIR/build.log" 2>&1 || { cat "$OUT_DIR/build.log"; exit 1; }
-python3 dev/data/synth_shards.py --out "$OUT_DIR/synth" --tokens 20000000 --shard-tokens 10000000 || exit 1
+SYNTH=${SYNTH:-$OUT_DIR/synth}
+[ -e "$SYNTH/synth_train_000001.bin" ] ||
+    python3 dev/data/synth_shards.py --out "$SYNTH" --tokens 20000000 --shard-tokens 10000000 || exit 1
 
 # run CMD... with a memory sampler; prints the peak MiB above the idle level
 with_peak_memory() {
@@ -59,7 +65,7 @@ for w in $WORKLOADS; do
     [ -n "${ROWS[$w]:-}" ] || { echo "bench_train: unknown workload '$w' (known: ${!ROWS[*]})"; exit 1; }
     B=${ROWS[$w]} T=${SEQ[$w]}
     echo "== $w: train_gpt -e ${MODEL[$w]} -b $B -t $T"
-    with_peak_memory ./train_gpt -e "${MODEL[$w]}" -i "$OUT_DIR/synth/synth_train_*.bin" -j "" -b "$B" -t "$T" \
+    with_peak_memory ./train_gpt -e "${MODEL[$w]}" -i "$SYNTH/synth_train_*.bin" -j "" -b "$B" -t "$T" \
         -d $((B * T)) -x "$((STEPS + WARMUP))" -v 0 -s 0 --packing chunk --dump-batches "$OUT_DIR/$w.batches" \
         >"$OUT_DIR/$w.ours.log" 2>&1
     rc=$?

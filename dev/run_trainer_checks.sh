@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # run_trainer_checks.sh — everything the trainer needs a GPU for, in one go
 # (one device call): build, the GPU tests, the bit-identical resume check of
-# ./train_gpt -y 1, a short default run, and a quick throughput table.
+# ./train_gpt -y 1, a short default run, a quick throughput table, activation
+# recompute (-r 0/1/2: tokens/s and memory), long context (T=8192), and the
+# per-kernel profile of one step (dev/profile_step.sh).
 #
-# usage: dev/run_trainer_checks.sh [tests|resume|failures|train|bench]...   (default: all)
+# usage: dev/run_trainer_checks.sh [tests|resume|failures|train|bench|recompute|longctx|profile]...
+#        (default: all)
 # Logs go to $OUT (or ./log/trainer) ; the table is printed last.
 # Throughput runs use synthetic shards (dev/data/synth_shards.py: log-normal
 # document lengths, median ~400, mean ~650 tokens), document-masked unless noted.
 set -u
 OUT=${OUT:-log/trainer}
 mkdir -p "$OUT"
-parts=${*:-tests resume failures train bench}
+parts=${*:-tests resume failures train bench recompute longctx profile}
 status=0
 table="$OUT/table.txt"
 : >"$table"
@@ -25,12 +28,34 @@ if [ ! -e $synth/synth_val_000000.bin ]; then
 fi
 data="-i $synth/synth_train_*.bin -j $synth/synth_val_*.bin"
 
+# bench NAME FLAGS...: a short run; one row of medians over the step lines after the first two,
+# with the model's GPU memory, the card's memory in use at the end, and what -r saved
+bench_header() {
+    printf "%-44s %10s %8s %7s %9s %9s %8s\n" workload tokens/s ms/step MFU "model GiB" "card GiB" "-r saves" | tee -a "$table"
+}
+bench() {
+    ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1 || { echo "$1 failed" | tee -a "$table"; tail -3 "$OUT/bench_$1.log"; return; }
+    local lines median ms tok mfu model card saved
+    lines=$(grep -E "^step +[0-9]+/" "$OUT/bench_$1.log" | tail -n +3)
+    median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+    ms=$(echo "$lines" | awk -F'|' '{print $5+0}' | median)
+    tok=$(echo "$lines" | awk -F'|' '{print $6+0}' | median)
+    mfu=$(echo "$lines" | sed 's/.*MFU \([^ ]*\).*/\1/' | median)
+    model=$(sed -n 's/.*GPU memory: model \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
+    card=$(sed -n 's/.*in use on the card \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
+    saved=$(sed -n 's/.*-r [0-9] saves \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
+    printf "%-44s %10.0f %8.1f %7s %9s %9s %8s\n" "$1" "$tok" "$ms" "$mfu" "$model" "$card" "${saved:--}" | tee -a "$table"
+}
+
 for part in $parts; do
 case $part in
 tests)
     build/test/test_train_gpt >"$OUT/test_train_gpt.log" 2>&1 || status=1
     grep -E "^(PASS|FAIL)|relative|step" "$OUT/test_train_gpt.log" | grep -v "^PASS" | head -60
     echo "test_train_gpt: $(grep -c ^PASS "$OUT/test_train_gpt.log") passed, $(grep -c ^FAIL "$OUT/test_train_gpt.log") failed" | tee -a "$table"
+    test/test_loss_vector.sh >"$OUT/test_loss_vector.log" 2>&1
+    grep -E "^(PASS|FAIL)" "$OUT/test_loss_vector.log" | tee -a "$table"
+    ! grep -q ^FAIL "$OUT/test_loss_vector.log" || status=1
     ;;
 resume)
     # run A: 20 steps straight; run B: the same, then its step-20 checkpoint is
@@ -85,23 +110,32 @@ train)
     grep -E "val loss|sample|done|error" "$OUT/train_default.log" | tail -14
     ;;
 bench)
-    printf "%-44s %12s %10s %8s\n" workload tokens/s ms/step MFU | tee -a "$table"
-    bench() { # name, flags
-        ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1 || { echo "$1 failed"; tail -3 "$OUT/bench_$1.log"; return; }
-        # medians over the step lines after the first two
-        lines=$(grep -E "^step +[0-9]+/" "$OUT/bench_$1.log" | tail -n +3)
-        median() { awk -F'|' "{print \$$1+0}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-        ms=$(echo "$lines" | median 5)
-        tok=$(echo "$lines" | median 6)
-        mfu=$(echo "$lines" | sed 's/.*MFU \([^ ]*\).*/\1/' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-        printf "%-44s %12.0f %10.1f %8s\n" "$1" "$tok" "$ms" "$mfu" | tee -a "$table"
-        grep -m1 "GPU memory" "$OUT/bench_$1.log"
-    }
+    bench_header
     bench gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
     bench gpt2_124M_T1024_B32_docmask_determ -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --deterministic 1
     bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
     bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
     bench llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 8
+    ;;
+recompute)
+    # -r 1 recomputes the GELU / SwiGLU input in the backward, -r 2 also the norms
+    bench_header
+    for r in 0 1 2; do bench "gpt2_124M_T1024_B32_docmask_r$r" -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 10 -r $r; done
+    for r in 0 2; do bench "llama1B_T2048_B8_docmask_r$r" -e llama:1B -b 8 -t 2048 -d 16384 -x 8 -r $r; done
+    ;;
+longctx)
+    # T=8192 on one card: rows of one 8192-token sequence each (plain causal), head dim 64 and 128
+    bench_header
+    bench llama1B_T8192_B2_causal_r0 -e llama:1B -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0
+    bench llama1B_NH16_NKV4_T8192_B2_causal_r0 -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0
+    bench llama1B_T8192_B2_causal_r2 -e llama:1B -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0 -r 2
+    ;;
+profile)
+    # GEMM TFLOP of one step = 6 x matmul parameters x tokens:
+    #   gpt2:d12  12 x (768 x (2304 + 768 + 2 x 3072)) + 768 x 50304 = 123.6M params, x 32768 tokens -> 24.29
+    #   llama:1B  16 x (2048 x (3072 + 2048 + 16384) + 8192 x 2048) + 2048 x 50304 = 1076.1M, x 16384 -> 105.79
+    dev/profile_step.sh gpt2_d12_T1024_B32 24.29 "$OUT" $data -e gpt2:d12 -b 32 -t 1024 -d 32768 | tee -a "$table"
+    dev/profile_step.sh llama1B_T2048_B8 105.79 "$OUT" $data -e llama:1B -b 8 -t 2048 -d 16384 | tee -a "$table"
     ;;
 esac
 done
