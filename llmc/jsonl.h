@@ -9,6 +9,10 @@
  *       such string field. Never exits, never reads past line[len - 1].
  * \uXXXX escapes become UTF-8; a lone surrogate becomes U+FFFD (what Python
  * does before tiktoken sees the text). Other fields are checked and skipped.
+ *
+ *   text_skip_bom(&data, &size)
+ *       drops a UTF-8 byte-order mark (EF BB BF) at the start of a file's
+ *       text, which some editors write; it is not part of the first document.
  */
 #ifndef PACKLM_JSONL_H
 #define PACKLM_JSONL_H
@@ -17,6 +21,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define UTF8_BOM "\xef\xbb\xbf"
+
+static inline void text_skip_bom(const unsigned char **data, size_t *size)
+{
+    if (*size >= 3 && memcmp(*data, UTF8_BOM, 3) == 0) {
+        *data += 3;
+        *size -= 3;
+    }
+}
 
 typedef struct {
     unsigned char *bytes;

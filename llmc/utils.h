@@ -111,6 +111,31 @@ static inline double parse_double_or_die(const char *text, const char *what)
     return v;
 }
 
+/* ---------------------------------------------------------------- files of the repository */
+
+/*
+ * A file the repository ships (e.g. "data/gpt2_tokenizer.bin") as a tool run
+ * from anywhere finds it: `relative` itself when it exists (relative to the
+ * current directory), else the same path under the nearest directory above
+ * the executable that has it (build/tools/NAME -> the repository root).
+ * Writes the path found into buf and returns 1, or returns 0 (buf = relative).
+ */
+static inline int find_repo_file(const char *relative, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", relative);
+    if (access(relative, R_OK) == 0) return 1;
+    char dir[4096];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+    if (n <= 0) return 0;
+    dir[n] = '\0';
+    for (char *slash = strrchr(dir, '/'); slash && slash != dir; slash = strrchr(dir, '/')) {
+        *slash = '\0'; /* one directory up */
+        if (snprintf(buf, len, "%s/%s", dir, relative) < (int)len && access(buf, R_OK) == 0) return 1;
+    }
+    snprintf(buf, len, "%s", relative);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- memory */
 
 /* Bytes of physical memory of this machine (0 if unknown). */

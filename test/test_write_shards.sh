@@ -8,7 +8,12 @@
 # the shards pass build/tools/shard_info's validation, no shard exceeds its
 # size unless it holds a single document, and decoding every shard in order
 # gives back exactly "<|endoftext|>" + document for every document. Also the
-# uint32 format and clear errors for bad input. One PASS/FAIL line per check.
+# uint32 format and clear errors for bad input. Then the defaults on small
+# corpora (a val shard of ~1% of the documents, at least one, and at least one
+# train shard; fewer than 2 documents refused), a byte-order mark dropped, the
+# tokenizer found when run from another directory, every option's default in
+# --help, and a failed write (file size limit) leaving no partial shard under
+# its final name. One PASS/FAIL line per check.
 set -u
 cd "$(dirname "$0")/.."
 ws=build/tools/write_shards tok=build/tools/tokenize info=build/tools/shard_info
@@ -116,8 +121,79 @@ printf '{"body": "no text field"}\n' >"$dir/nofield.jsonl"
 expect_error write_shards_missing_input "$dir/nope.txt" $ws -o "$dir/e/x" "$dir/nope.txt"
 expect_error write_shards_bad_jsonl_line "bad.jsonl' line 2" $ws -o "$dir/e/x" "$dir/bad.jsonl"
 expect_error write_shards_jsonl_missing_field 'string field "text"' $ws -o "$dir/e/x" "$dir/nofield.jsonl"
-expect_error write_shards_no_documents "no documents" $ws -o "$dir/e/x" "$dir/empty.txt"
+expect_error write_shards_no_documents "hold 0 non-empty documents" $ws -o "$dir/e/x" "$dir/empty.txt"
 expect_error write_shards_bad_option "unknown option" $ws --frobnicate "$dir/empty.txt"
 expect_error write_shards_bad_shard_tokens "--shard-tokens" $ws --shard-tokens 0 "$dir/in/fortunes"
 expect_error write_shards_bad_tokenizer "tokenizer file" $ws -t "$dir/in/docs/a.txt" "$dir/in/fortunes"
 $ws --help | grep -q '^usage: write_shards' && pass write_shards_help || fail write_shards_help "no usage line"
+
+# ---- defaults on small corpora: a val shard and at least one train shard
+mkdir -p "$dir/small"
+for i in 1 2 3; do echo "small document number $i." >"$dir/small/d$i.txt"; done
+if $ws -o "$dir/s3/x" "$dir/small" 2>"$dir/s3.log" && [ -f "$dir/s3/x_val_000000.bin" ] &&
+    [ -f "$dir/s3/x_train_000001.bin" ] && grep -q '^  val:   .*x_val_000000.bin, 1 documents' "$dir/s3.log" &&
+    grep -q '^  train: .*x_train_000001.bin .. .*x_train_000001.bin, 1 shard, 2 documents' "$dir/s3.log"; then
+    pass write_shards_small_corpus_gets_train_shard
+else
+    fail write_shards_small_corpus_gets_train_shard "$(ls "$dir/s3" 2>&1 | tr '\n' ' '); $(tail -n 3 "$dir/s3.log")"
+fi
+for i in $(seq 1 250); do echo "document $i of the medium corpus."; echo "%"; done >"$dir/medium.txt"
+$ws -o "$dir/m/x" --delimiter % "$dir/medium.txt" 2>"$dir/m.log"
+grep -q '^  val:   .*, 3 documents' "$dir/m.log" && grep -q '^  train: .*247 documents' "$dir/m.log" \
+    && pass write_shards_val_is_one_percent || fail write_shards_val_is_one_percent "$(tail -n 2 "$dir/m.log")"
+$ws -o "$dir/mc/x" --delimiter % --val-tokens 20 "$dir/medium.txt" 2>"$dir/mc.log"
+grep -q '^  val:   .*, 2 documents' "$dir/mc.log" && pass write_shards_val_capped_by_val_tokens \
+    || fail write_shards_val_capped_by_val_tokens "$(tail -n 2 "$dir/mc.log")"
+echo "one lonely document" >"$dir/one.txt"
+expect_error write_shards_one_document_refused "need at least 2" $ws -o "$dir/one/x" "$dir/one.txt"
+[ ! -e "$dir/one" ] && pass write_shards_refusal_writes_nothing || fail write_shards_refusal_writes_nothing "$(ls "$dir/one")"
+
+# ---- a UTF-8 byte-order mark at the start of a JSONL or text file is dropped
+printf '\xef\xbb\xbf{"text": "bom jsonl one"}\n{"text": "bom jsonl two"}\n' >"$dir/bom.jsonl"
+printf '\xef\xbb\xbfbom text' >"$dir/bom.txt"
+if $ws -o "$dir/bom/x" "$dir/bom.jsonl" "$dir/bom.txt" 2>"$dir/bom.log"; then
+    for f in "$dir"/bom/x_val_*.bin "$dir"/bom/x_train_*.bin; do $tok decode "$f"; done >"$dir/bom.decoded"
+    printf '<|endoftext|>bom jsonl one<|endoftext|>bom jsonl two<|endoftext|>bom text' | cmp -s - "$dir/bom.decoded" \
+        && pass write_shards_bom_dropped || fail write_shards_bom_dropped "decoded: $(head -c 200 "$dir/bom.decoded")"
+else
+    fail write_shards_bom_dropped "$(tail -n 2 "$dir/bom.log")"
+fi
+
+# ---- the tokenizer is found from another directory; a lone copy says to pass -t
+root=$(pwd)
+if (cd "$dir" && "$root/$ws" -o "$dir/elsewhere/x" "$dir/small") 2>"$dir/elsewhere.log"; then
+    pass write_shards_tokenizer_found_from_elsewhere
+else
+    fail write_shards_tokenizer_found_from_elsewhere "$(tail -n 2 "$dir/elsewhere.log")"
+fi
+cp "$ws" "$dir/lone_write_shards"
+expect_error write_shards_tokenizer_missing_says_t "pass -t PATH" bash -c "cd '$dir' && ./lone_write_shards '$dir/small'"
+
+# ---- --help gives every option's default
+help=$($ws --help)
+options=$(grep -cE '^  -' <<<"$help")
+defaults=$(grep -cE '\(default' <<<"$help")
+if [ "$options" -ge 9 ] && [ "$defaults" -eq "$options" ] && grep -q -- '--val-tokens N .*(default: --shard-tokens, 100000000)' <<<"$help"; then
+    pass write_shards_help_gives_defaults
+else
+    fail write_shards_help_gives_defaults "$options options, $defaults defaults"
+fi
+
+# ---- a failed write leaves no partial shard under its final name (file size limit: 8 KiB)
+big=$(printf 'word%.0s ' $(seq 1 3000))
+for i in 1 2 3 4; do echo "$big $i"; echo "%"; done >"$dir/big.txt"
+(ulimit -f 8; trap '' XFSZ; exec "$ws" -o "$dir/full/x" --delimiter % "$dir/big.txt") >/dev/null 2>"$dir/full.log"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "write failed" "$dir/full.log" && ! ls "$dir/full"/*.tmp >/dev/null 2>&1 &&
+    [ ! -e "$dir/full/x_train_000001.bin" ]; then
+    pass write_shards_failed_write_leaves_no_partial_file
+else
+    fail write_shards_failed_write_leaves_no_partial_file "exit $rc, files: $(ls "$dir/full" 2>&1 | tr '\n' ' '), $(tail -n 1 "$dir/full.log")"
+fi
+(ulimit -f 8; trap '' XFSZ; exec "$tok" encode "$dir/big.txt" -o "$dir/full/ids.bin") >/dev/null 2>"$dir/ids.log"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ ! -e "$dir/full/ids.bin" ] && [ ! -e "$dir/full/ids.bin.tmp" ]; then
+    pass tokenize_failed_write_leaves_no_partial_file
+else
+    fail tokenize_failed_write_leaves_no_partial_file "exit $rc, $(ls "$dir/full" | tr '\n' ' '), $(tail -n 1 "$dir/ids.log")"
+fi

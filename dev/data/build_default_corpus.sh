@@ -4,7 +4,8 @@
 # Debian packages `fortunes` and `fortunes-min` (fortune-mod's cookie files,
 # BSD licence: see data/README.md). One fortune = one document (fortune files
 # separate them with lines holding a single "%"); the documents are shuffled
-# with a fixed seed, the first 65536 tokens' worth become the val shard.
+# with a fixed seed, the first 65536 tokens' worth become the val shard
+# (--val-percent 100: the token cap alone ends it, as when the corpus was built).
 #
 # usage: dev/data/build_default_corpus.sh    (needs apt-get and dpkg-deb)
 set -euo pipefail
@@ -21,6 +22,6 @@ done
 mapfile -t files < <(find "$work/root/usr/share/games/fortunes" -type f ! -name '*.dat' | sort)
 [ ${#files[@]} -gt 0 ] || { echo "error: no fortune files found in the packages" >&2; exit 1; }
 rm -f data/fortunes_*.bin
-build/tools/write_shards -o data/fortunes --delimiter % --shuffle 1337 --val-tokens 65536 "${files[@]}"
+build/tools/write_shards -o data/fortunes --delimiter % --shuffle 1337 --val-percent 100 --val-tokens 65536 "${files[@]}"
 ls -l data/fortunes_*.bin
 sha256sum data/fortunes_*.bin

@@ -17,6 +17,7 @@ Used as a module by dev/data/tiktoken_compare.py (same files, same ranks).
 usage: gpt2_vocab.py ENCODER_JSON VOCAB_BPE OUT_BIN
 """
 import json
+import os
 import struct
 import sys
 
@@ -81,13 +82,17 @@ def write_tokenizer_bin(path, ranks, eot):
     for b, i in ranks.items():
         tokens[i] = b
     tokens[eot] = EOT_TEXT.encode()
-    with open(path, "wb") as f:
+    tmp = path + ".tmp"  # renamed to path only when complete: never a half-written tokenizer file
+    with open(tmp, "wb") as f:
         header = [MAGIC, VERSION, len(tokens), eot] + [0] * 252
         f.write(struct.pack("<256I", *header))
         for t in tokens:
             if not 1 <= len(t) <= 255:
                 raise SystemExit(f"error: token {t!r} is {len(t)} bytes; the file format allows 1..255")
             f.write(bytes([len(t)]) + t)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def main():

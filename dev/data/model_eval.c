@@ -49,7 +49,8 @@ static void eval_docs(const char *model_path, const char *shard_path, const char
     CpuModel m;
     load_model(&m, model_path, 1, longest);
     shard_check_tokens(&s, m.cfg.vocab_size);
-    FILE *out = logits_path ? fopen_or_die(logits_path, "wb") : NULL;
+    OutFile out; /* LOGITS.tmp, renamed when complete */
+    if (logits_path) out_file_open(&out, logits_path);
     const int V = m.cfg.vocab_size, Vp = m.cfg.padded_vocab_size;
     double sum = 0.0;
     long tokens = 0;
@@ -68,10 +69,10 @@ static void eval_docs(const char *model_path, const char *shard_path, const char
         cpu_model_forward(&m, &b, 0);
         for (int i = 0; i < b.T; i++) sum += m.losses[i];
         tokens += b.T;
-        for (int i = 0; out && i < b.T; i++) fwrite_or_die(m.logits + (size_t)i * Vp, sizeof(float), V, out, logits_path);
+        for (int i = 0; logits_path && i < b.T; i++) out_file_write(&out, m.logits + (size_t)i * Vp, V * sizeof(float));
         packed_batch_free(&b);
     }
-    if (out) fclose_or_die(out, logits_path);
+    if (logits_path) out_file_commit(&out);
     printf("docs: %d documents, %ld tokens, mean loss %.6f (fp32 CPU reference)\n", num_docs, tokens, sum / tokens);
     free(starts);
     shard_close(&s);

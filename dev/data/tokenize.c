@@ -15,6 +15,8 @@
 #include "shard.h"
 #include "tokenizer.h"
 
+#define DEFAULT_TOKENIZER "data/gpt2_tokenizer.bin"
+
 static const char *usage_text =
     "usage: tokenize encode [-t TOKENIZER] [-o IDS] [--repeat N] FILE\n"
     "       tokenize decode [-t TOKENIZER] SHARD\n"
@@ -52,10 +54,11 @@ static void encode_file(const Tokenizer *t, const char *path, const char *out_pa
     double median = times[repeats / 2];
     fprintf(stderr, "%s: %zu bytes -> %zu tokens, median of %d: %.4f s, %.0f tokens/s, %.2f MB/s\n", path, size,
             ids.len, repeats, median, (double)ids.len / median, (double)size / median / 1e6);
-    if (out_path) {
-        FILE *f = fopen_or_die(out_path, "wb");
-        fwrite_or_die(ids.ids, sizeof(int), ids.len, f, out_path);
-        fclose_or_die(f, out_path);
+    if (out_path) { /* written to OUT.tmp, renamed when complete */
+        OutFile out;
+        out_file_open(&out, out_path);
+        out_file_write(&out, ids.ids, ids.len * sizeof(int));
+        out_file_commit(&out);
     } else {
         for (size_t i = 0; i < ids.len; i++) printf(i ? " %d" : "%d", ids.ids[i]);
         printf("\n");
@@ -85,7 +88,7 @@ int main(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2;
     }
-    const char *mode = argv[1], *tokenizer_path = "data/gpt2_tokenizer.bin", *out_path = NULL, *input = NULL;
+    const char *mode = argv[1], *tokenizer_path = NULL, *out_path = NULL, *input = NULL;
     int repeats = 1;
     for (int i = 2; i < argc; i++) {
         int has_value = i + 1 < argc;
@@ -98,8 +101,12 @@ int main(int argc, char **argv)
     }
     if (!input) die("tokenize %s: no input file given (see --help)", mode);
     if (repeats < 1) die("tokenize: --repeat must be at least 1, got %d", repeats);
+    char found[4096];
+    if (!tokenizer_path && !find_repo_file(DEFAULT_TOKENIZER, found, sizeof(found)))
+        die("tokenize: tokenizer file '%s' is not in the current directory nor in the repository above this "
+            "executable; pass -t PATH", DEFAULT_TOKENIZER);
     Tokenizer t;
-    tokenizer_init(&t, tokenizer_path);
+    tokenizer_init(&t, tokenizer_path ? tokenizer_path : found);
     if (strcmp(mode, "encode") == 0) encode_file(&t, input, out_path, repeats);
     else if (strcmp(mode, "decode") == 0) decode_shard(&t, input);
     else die("tokenize: unknown mode '%s' (expected encode or decode; see --help)", mode);
