@@ -91,13 +91,14 @@ train_gpt: train_gpt.cu $(wildcard llmc/*.h llmc/*.cuh)
 train_cpu: dev/train_cpu.c $(wildcard llmc/*.h)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
 
-train:
+# the trainer is a prerequisite, not a recursive make: the NCCL / MPI /
+# utf8proc lines above are printed once
 ifeq ($(GPU_VISIBLE),1)
-	$(MAKE) train_gpt
+train: train_gpt
 	./train_gpt
 else
+train: train_cpu
 	@echo "make train: no GPU visible; running the CPU reference trainer on a tiny model instead"
-	$(MAKE) train_cpu
 	./train_cpu
 endif
 
@@ -155,7 +156,8 @@ $(BUILD)/test/%: test/%.c $(wildcard llmc/*.h test/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
 
-$(BUILD)/test/%: test/%.cu $(wildcard llmc/*.h llmc/*.cuh test/*.h test/*.cuh)
+# train_gpt.cu too: test_train_gpt.cu includes it (TESTING) for train_step
+$(BUILD)/test/%: test/%.cu train_gpt.cu $(wildcard llmc/*.h llmc/*.cuh test/*.h test/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -Itest $< $(NVCC_LIBS) -o $@
 
