@@ -31,6 +31,7 @@
 #include "dist.cuh"
 #include "global_norm.cuh"
 #include "logger.h"
+#include "mc_eval.h"
 #include "mfu.h"
 #include "model.cuh"
 #include "params.h"
@@ -306,6 +307,25 @@ static float validation_loss(const TrainConfig *tc, GpuModel *m, Dist *d, DataLo
     return (float)(totals[0] / (totals[1] > 0 ? totals[1] : 1.0));
 }
 
+/* Multiple-choice accuracy (--eval, llmc/mc_eval.h): each rank scores its share of the examples. */
+static float mc_accuracy(const TrainConfig *tc, GpuModel *m, Dist *d, const McSet *set, PackedBatch *batch,
+                         float *host_losses)
+{
+    McRun run;
+    mc_run_begin(&run, set, batch->T, d->rank, d->num_ranks, tc->eval_file);
+    while (mc_run_fill(&run, batch, !tc->doc_mask)) {
+        gpu_model_upload_batch(m, batch);
+        gpu_model_forward(m);
+        gpu_model_loss(m, 0.0f, 0, host_losses);
+        dist_sync(d, m->stream); /* the losses, and the batch may be refilled */
+        mc_run_score(&run, host_losses);
+    }
+    double totals[2] = {(double)run.correct, (double)run.examples};
+    dist_sum_scalars(d, totals, 2);
+    mc_run_free(&run);
+    return (float)(totals[0] / (totals[1] > 0 ? totals[1] : 1.0));
+}
+
 /* Sample one token from the softmax over the first V logits (bf16 bits). */
 static int sample_token(const uint16_t *logits, int V, Rng *rng)
 {
@@ -473,6 +493,10 @@ int main(int argc, char **argv)
     if (resumed) dataloader_set_state(&train_loader, &loader_state);
     int use_val = tc.val_every > 0 && tc.val_pattern[0] != '\0';
     if (use_val) dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size);
+    McSet eval_set = {0};
+    char eval_error[1024];
+    if (tc.eval_file && !mc_read(tc.eval_file, cfg.vocab_size, &eval_set, eval_error, sizeof(eval_error)))
+        die("--eval: %s", eval_error);
     dataloader_print_stats(&train_loader, stdout);
     const int grad_accum = train_config_grad_accum(&tc, num_ranks);
     print_plan(&tc, &cfg, &layout, opt_size, num_ranks, grad_accum, use_val);
@@ -553,6 +577,11 @@ int main(int argc, char **argv)
             printf("step %d: val loss %.6f\n", step, val);
             logger_log_val(&logger, step, val);
         }
+        if (tc.eval_file && tc.val_every > 0 && (step % tc.val_every == 0 || last)) {
+            float acc = mc_accuracy(&tc, &model, &dist, &eval_set, &micro[0], step_buffers.host_losses);
+            printf("step %d: eval accuracy %.4f (%d examples)\n", step, acc, eval_set.num_examples);
+            logger_log_eval(&logger, step, acc);
+        }
         if (rank == 0 && tc.sample_every > 0 && step > 0 && (step % tc.sample_every == 0 || last))
             print_sample(&tc, &model, have_tokenizer ? &tokenizer : NULL, &rs.sample_rng);
         if (tc.output_dir && step > first_step && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
@@ -625,6 +654,7 @@ int main(int argc, char **argv)
     logger_free(&logger);
     dataloader_free(&train_loader);
     if (use_val) dataloader_free(&val_loader);
+    mc_free(&eval_set);
     gpu_model_free(&model);
     cuda_common_destroy();
     dist_free(&dist);

@@ -32,6 +32,7 @@
 #include "config.h"
 #include "dataloader.h"
 #include "logger.h"
+#include "mc_eval.h"
 #include "model_cpu.h"
 #include "schedulers.h"
 #include "synthetic_batch.h"
@@ -120,6 +121,20 @@ static float validation_loss(const TrainConfig *tc, CpuModel *m, Data *d, Packed
         sum += cpu_model_forward(m, b, 1); /* loss_count 1: the sum over the batch's targets */
     }
     return (float)(sum / (count > 0 ? count : 1.0));
+}
+
+/* Multiple-choice accuracy (--eval, llmc/mc_eval.h) over every example. */
+static float mc_accuracy(const TrainConfig *tc, CpuModel *m, const McSet *set, PackedBatch *b)
+{
+    McRun run;
+    mc_run_begin(&run, set, b->T, 0, 1, tc->eval_file);
+    while (mc_run_fill(&run, b, !tc->doc_mask)) {
+        cpu_model_forward(m, b, 1);
+        mc_run_score(&run, m->losses);
+    }
+    const float accuracy = (float)run.correct / (float)(run.examples > 0 ? run.examples : 1);
+    mc_run_free(&run);
+    return accuracy;
 }
 
 /* The model file (bf16) and the single rank's state file (fp32 weights, AdamW moments, loader position). */
@@ -233,6 +248,10 @@ int main(int argc, char **argv)
     packing_mode_parse(tc.packing, &mode); /* one of the two: train_config_check said so */
     Data data;
     data_init(&data, &tc, &cfg, mode);
+    McSet eval_set = {0};
+    char eval_error[1024];
+    if (tc.eval_file && !mc_read(tc.eval_file, cfg.vocab_size, &eval_set, eval_error, sizeof(eval_error)))
+        die("--eval: %s", eval_error);
     if (resumed_opt && data.use_shards) dataloader_set_state(&data.train, &loader_state);
     const int grad_accum = train_config_grad_accum(&tc, 1);
     const long tokens_per_step = (long)tc.B * tc.T * grad_accum;
@@ -276,6 +295,11 @@ int main(int argc, char **argv)
             last_val = validation_loss(&tc, &model, &data, &micro[0]);
             printf("step %d: val loss %.6f\n", step, (double)last_val);
             logger_log_val(&logger, step, last_val);
+        }
+        if (tc.eval_file && tc.val_every > 0 && (step % tc.val_every == 0 || last)) {
+            const float accuracy = mc_accuracy(&tc, &model, &eval_set, &micro[0]);
+            printf("step %d: eval accuracy %.4f (%d examples)\n", step, (double)accuracy, eval_set.num_examples);
+            logger_log_eval(&logger, step, accuracy);
         }
         if (tc.output_dir && step > first_step && ((tc.checkpoint_every > 0 && step % tc.checkpoint_every == 0) || last))
             save_checkpoint(&tc, &model, &data, step, skipped_in_a_row);
@@ -331,6 +355,7 @@ int main(int argc, char **argv)
     if (dump) fclose_or_die(dump, tc.dump_batches);
     logger_free(&logger);
     data_free(&data);
+    mc_free(&eval_set);
     cpu_model_free(&model);
     return 0;
 }

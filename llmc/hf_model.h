@@ -256,10 +256,11 @@ static inline const char *hf_config_string(const JsonValue *root, const char *ke
     return v && v->type == JSON_STRING ? v->string : NULL;
 }
 
-static inline int hf_config_rope_scaling(const char *path, const JsonValue *root, ModelConfig *c, char *err)
+/* The RoPE object rs ({rope_type / type, factor, ...}; NULL or null = none) into c->rope_scaling. */
+static inline int hf_config_rope_scaling(const char *path, const JsonValue *rs, ModelConfig *c, char *err)
 {
-    const JsonValue *rs = json_get(root, "rope_scaling");
     if (!rs || rs->type == JSON_NULL) return 1;
+    if (rs->type != JSON_OBJECT) return st_error(err, "'%s': rope_scaling is not an object", path);
     const char *type = hf_config_string(rs, "rope_type");
     if (!type) type = hf_config_string(rs, "type");
     if (type && strcmp(type, "default") == 0) return 1;
@@ -316,9 +317,14 @@ static inline int hf_config_llama(const char *path, const JsonValue *root, Model
         !hf_config_int(path, root, "intermediate_size", -1, &c->ffn_hidden, err) ||
         !hf_config_int(path, root, "max_position_embeddings", 2048, &c->max_seq_len, err) ||
         !hf_config_int(path, root, "vocab_size", -1, &c->vocab_size, err) ||
-        !hf_config_float(path, root, "rms_norm_eps", 1e-6, &c->norm_eps, err) ||
-        !hf_config_float(path, root, "rope_theta", 10000.0, &c->rope_theta, err) ||
-        !hf_config_rope_scaling(path, root, c, err))
+        !hf_config_float(path, root, "rms_norm_eps", 1e-6, &c->norm_eps, err))
+        return 0;
+    /* transformers 5 writes rope_parameters {rope_type, rope_theta, factor, ...}; older versions
+       rope_theta and rope_scaling at the top level */
+    const JsonValue *rope = json_get(root, "rope_parameters");
+    const int v5 = rope && rope->type == JSON_OBJECT;
+    if (!hf_config_float(path, v5 ? rope : root, "rope_theta", 10000.0, &c->rope_theta, err) ||
+        !hf_config_rope_scaling(path, v5 ? rope : json_get(root, "rope_scaling"), c, err))
         return 0;
     const JsonValue *tied = json_get(root, "tie_word_embeddings");
     c->tied_embeddings = tied && tied->type == JSON_BOOL && tied->boolean; /* LlamaConfig's default: untied */

@@ -4,6 +4,7 @@
  *
  *   s:STEP trl:TRAIN_LOSS lr:LR norm:GRAD_NORM   (STEP 0-based: the step's index)
  *   s:STEP tel:VAL_LOSS                          (before step STEP trains)
+ *   s:STEP eval:ACCURACY                         (multiple-choice eval, --eval; a fraction)
  *
  * With no output directory the logger does nothing. A resumed run appends
  * after dropping the lines of steps >= the resume step (they belong to the
@@ -60,6 +61,13 @@ static inline void logger_log_val(Logger *lg, int step, float val_loss)
 {
     if (!lg->file) return;
     fprintf(lg->file, "s:%d tel:%f\n", step, val_loss);
+    fflush(lg->file);
+}
+
+static inline void logger_log_eval(Logger *lg, int step, float accuracy)
+{
+    if (!lg->file) return;
+    fprintf(lg->file, "s:%d eval:%.4f\n", step, accuracy);
     fflush(lg->file);
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     float weight_decay;         /* -c */
     int val_every;              /* -v: steps between validations (0 = never) */
     int val_max_batches;        /* -m */
+    const char *eval_file;      /* --eval: multiple-choice eval file, llm.c's HellaSwag .bin (NULL = none) */
     int sample_every;           /* -s: steps between samples (0 = never) */
     int sample_tokens;          /* -g */
     int checkpoint_every;       /* -n: steps between checkpoints (0 = only at the end) */
@@ -179,6 +180,9 @@ static const TrainFlag TRAIN_FLAGS[] = {
     TRAIN_FLAG("evaluation and output", "-v", FLAG_INT, val_every, 0, 1000000000L, TRAINER_BOTH, "N",
                "validation loss every N steps, 0 = never"),
     TRAIN_FLAG(NULL, "-m", FLAG_INT, val_max_batches, 1, 1000000000L, TRAINER_BOTH, "N", "validation batches"),
+    TRAIN_FLAG(NULL, "--eval", FLAG_TEXT, eval_file, 0, 0, TRAINER_BOTH, "FILE",
+               "multiple-choice accuracy every -v steps on FILE (llm.c's HellaSwag .bin;\n"
+               "             dev/data/hellaswag.py writes it), main.log 'eval' lines"),
     TRAIN_FLAG(NULL, "-s", FLAG_INT, sample_every, 0, 1000000000L, TRAINER_GPU, "N",
                "print a sample every N steps, 0 = never"),
     TRAIN_FLAG(NULL, "-g", FLAG_INT, sample_tokens, 1, 1 << 20, TRAINER_GPU, "N", "sample length in tokens"),

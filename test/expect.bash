@@ -1,7 +1,7 @@
 # expect.bash — sourced by the test/*.sh scripts (not a test itself: run_tests.sh
-# runs test/*.sh only). One helper:
+# runs test/*.sh only). Helpers:
 #
-#   expect NAME WANT_STATUS PATTERN COMMAND...
+#   expect NAME WANT_STATUS PATTERN COMMAND...   (below: python_with MODULE...)
 #
 # runs COMMAND (stdout and stderr together) and prints "PASS NAME" when it
 # exits with WANT_STATUS and its output matches the extended regex PATTERN,
@@ -18,4 +18,14 @@ expect() {
     else
         echo "PASS $name"
     fi
+}
+
+# python_with MODULE...: the first of python3, /usr/bin/python3 that imports
+# every MODULE, on stdout (nothing when neither does).
+python_with() {
+    local candidate modules
+    modules=$(IFS=,; echo "$*")
+    for candidate in python3 /usr/bin/python3; do
+        if "$candidate" -c "import $modules" >/dev/null 2>&1; then echo "$candidate"; return; fi
+    done
 }

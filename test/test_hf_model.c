@@ -201,6 +201,21 @@ static void check_config_roundtrip(const char *label, const char *descriptor)
     check(ok && memcmp(&c, &back, sizeof(c)) == 0, name, "%s", ok ? "fields differ" : err);
 }
 
+/* transformers 5 nests rope_theta and the scaling in rope_parameters */
+static void check_config_rope_parameters(void)
+{
+    const char *text = "{\"model_type\":\"llama\",\"hidden_size\":128,\"intermediate_size\":64,\"num_hidden_layers\":1,"
+                       "\"num_attention_heads\":2,\"vocab_size\":300,\"rms_norm_eps\":1e-5,\"rope_parameters\":"
+                       "{\"rope_type\":\"llama3\",\"rope_theta\":500000.0,\"factor\":8.0,\"low_freq_factor\":1.0,"
+                       "\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}}";
+    write_bytes("build/test_hf_config.json", text, strlen(text));
+    ModelConfig c;
+    char err[ST_ERR_LEN] = "";
+    const int ok = hf_config_read("build/test_hf_config.json", &c, err);
+    check(ok && c.rope_theta == 500000.0f && c.rope_scaling.factor == 8.0f && c.rope_scaling.original_max_pos == 8192,
+          "hf config.json: transformers 5 rope_parameters (theta + llama3 scaling) read", "%s", ok ? "fields" : err);
+}
+
 static void check_config_refusals(void)
 {
     const char *llama = "\"model_type\":\"llama\",\"hidden_size\":128,\"intermediate_size\":64,\"num_hidden_layers\":1,"
@@ -213,6 +228,9 @@ static void check_config_refusals(void)
         {"head size 32", ",\"num_attention_heads\":4", "head size 32 cannot be represented"},
         {"a head_dim that does not divide hidden_size", ",\"num_attention_heads\":2,\"head_dim\":128", "head_dim 128"},
         {"a gelu Llama", ",\"num_attention_heads\":2,\"hidden_act\":\"gelu\"", "hidden_act 'gelu'"},
+        {"a linear rope_parameters (transformers 5 spelling)",
+         ",\"num_attention_heads\":2,\"rope_parameters\":{\"rope_type\":\"linear\",\"rope_theta\":10000.0}",
+         "rope_scaling type 'linear' is not supported"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char text[1024], err[ST_ERR_LEN] = "", name[160];
@@ -296,6 +314,7 @@ int main(int argc, char **argv)
     check_write_read();
     check_malformed();
     for (int i = 0; i < NUM_MODELS; i++) check_config_roundtrip(MODELS[i][0], MODELS[i][1]);
+    check_config_rope_parameters();
     check_config_refusals();
     return test_summary();
 }

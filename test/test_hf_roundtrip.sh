@@ -19,10 +19,7 @@ EXPORT=build/tools/hf_export IMPORT=build/tools/hf_import
 for bin in $EXPORT $IMPORT build/test/test_hf_model; do
     [ -x $bin ] || { echo "FAIL hf_roundtrip: $bin is not built"; exit 1; }
 done
-PY=
-for candidate in python3 /usr/bin/python3; do
-    if "$candidate" -c 'import numpy' >/dev/null 2>&1; then PY=$candidate; break; fi
-done
+PY=$(python_with numpy)
 
 build/test/test_hf_model --write-models "$TMP" >/dev/null || { echo "FAIL hf_roundtrip: writing the models failed"; exit 1; }
 for model in gpt2_small gpt2_vocab llama_gqa_llama3 llama_untied; do
