@@ -70,6 +70,43 @@
  * fp32 dq buffer and no atomics. Every
  * gradient element is thus written once by one block in a fixed order: the
  * backward is bit-identical run to run whatever the `deterministic` flag says.
+ *
+ * The Hopper pipeline (sm90 path, attention_sm90.cuh and
+ * attention_sm90_bwd.cuh; the instructions are wrapped in hopper.cuh). The
+ * algorithm is the same; what changes is who moves the data and who waits:
+ *   - TMA (the tensor memory accelerator, cp.async.bulk.tensor): one thread
+ *     asks for a whole tile (64 or 128 rows of a head, described by a tensor
+ *     map made once per call on the host) and the copy engine writes it to
+ *     shared memory, already swizzled the way the tensor cores read it. No
+ *     registers, no address arithmetic in the other threads; rows past N
+ *     arrive as zeros.
+ *   - mbarriers: shared-memory counters with a phase bit. A "full" barrier
+ *     completes when the bytes the loading thread announced (expect_tx) have
+ *     landed; an "empty" barrier when every consumer thread has arrived.
+ *     Waiting on the parity of a phase is how a thread knows a ring stage is
+ *     ready (or free again) without a block-wide __syncthreads.
+ *   - wgmma (warpgroup MMA): 4 warps together compute a 64 x N x 16 product
+ *     with both operands read straight from shared memory (or the left one
+ *     from registers, as P and dS are), asynchronously: issue, commit, and
+ *     wait only when the result is needed. One instruction does the work of
+ *     4 x N/8 mma.sync, and no ldmatrix traffic goes through the registers.
+ *   - warp specialization (forward): a producer warpgroup only issues TMA
+ *     loads and gives most of its registers away (setmaxnreg.dec); two
+ *     consumer warpgroups of 64 query rows each take them (setmaxnreg.inc)
+ *     for S, P and O, and take turns on the tensor cores (one does its
+ *     softmax while the other's wgmmas run).
+ *
+ *   forward: producer                     consumers (2 warpgroups)
+ *            wait kv_empty[s] <---------- arrive kv_empty[s] after P V
+ *            TMA K, V -> k_full/v_full[s] ->  wait k_full[s]: S = Q K^T (wgmma)
+ *            (Q once per tile, q_full/q_empty)  mask, online softmax (regs)
+ *                                         wait v_full[s]: O += P V (wgmma, P in regs)
+ *   backward: one warpgroup per block, no producer: thread 0 starts the TMA
+ *            of step i+1 into the other stage once all threads are past
+ *            step i-1 (__syncthreads), then everyone waits ring_full[i % 2]
+ *            and issues S^T = K Q^T, dP^T = V dO^T, dV += P^T dO,
+ *            dK += dS^T Q (kv kernel) or S, dP, dQ += dS K (dq kernel).
+ * The sm90 path keeps the contract and the determinism of the sm80 one.
  */
 #ifndef PACKLM_ATTENTION_CUH
 #define PACKLM_ATTENTION_CUH
@@ -88,9 +125,8 @@ static inline void attention_check_shape(const char *who, int NH, int NKV, int H
 
 /* ------------------------------------------------------------- dispatch */
 
-#if __has_include("attention_sm90.cuh")
 #include "attention_sm90.cuh"
-#endif
+#include "attention_sm90_bwd.cuh"
 
 /* Which kernels run: the mma.sync kernels (sm80, any card from sm_80 on) or
    the Hopper kernels (sm90: wgmma + TMA, compute capability 9.0 and a binary
@@ -128,9 +164,6 @@ static const char *attention_sm90_unavailable(void)
     }
     cudaCheck(cudaMemcpyFromSymbol(&has_code, attention_binary_has_sm90a, sizeof(int)));
     if (!has_code) reason = "this binary carries no sm_90a code (build with GPU_ARCH=90a)";
-#if !__has_include("attention_sm90.cuh")
-    else reason = "this build has no sm90 attention kernels yet";
-#endif
     return reason;
 }
 
@@ -161,16 +194,13 @@ static void attention_forward(floatX *out, float *lse, const floatX *qkv, const 
 {
     attention_check_shape("attention_forward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
-#if __has_include("attention_sm90.cuh")
     if (attention_active_path() == ATTENTION_PATH_SM90) {
         attention_forward_sm90(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD, workspace, s);
         return;
     }
-#endif
     attention_forward_sm80(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD, workspace, s);
 }
 
-/* The sm90 path uses the sm80 backward until the Hopper backward lands. */
 static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                                const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
                                int NH, int NKV, int HD, void *workspace, int deterministic, cudaStream_t s)
@@ -178,7 +208,11 @@ static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *q
     (void)deterministic; /* always deterministic: see the comment at the top */
     attention_check_shape("attention_backward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
-    attention_active_path(); /* a forced sm90 path that cannot run fails here too */
+    if (attention_active_path() == ATTENTION_PATH_SM90) {
+        attention_backward_sm90(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD,
+                                workspace, s);
+        return;
+    }
     attention_backward_sm80(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH, NKV, HD,
                             workspace, s);
 }

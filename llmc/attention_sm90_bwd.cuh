@@ -1,0 +1,345 @@
+/*
+ * attention_sm90_bwd.cuh — the Hopper (sm_90a) backward of the varlen causal
+ * flash attention: same contract as attention_backward in attention.cuh
+ * (dqkv (N, (NH + 2*NKV) * HD) overwritten, dk/dv summed over the query heads
+ * of a kv head, no atomics, bit-identical run to run), with the products on
+ * warpgroup MMA (wgmma, hopper.cuh) and the tiles brought in by TMA.
+ *
+ * Same split as the sm80 backward (attention.cuh tells the algorithm): after
+ * the D = rowsum(dO * O) pre-kernel (attention_common.cuh),
+ *   kv kernel  one block (one warpgroup, 128 threads) per 64-key tile of one
+ *              kv head: K and V stay in shared memory; for every query head
+ *              of the group and every 64-query step from the diagonal on,
+ *                S^T = K Q^T and dP^T = V dO^T     (wgmma, both in smem)
+ *                P^T = exp(S^T - lse), dS^T = P^T * (dP^T - D)  (registers)
+ *                dV += P^T dO,  dK += dS^T Q      (wgmma, A from registers)
+ *              so P^T and dS^T never leave the registers (computing S^T
+ *              rather than S puts keys on the rows, exactly the A operand
+ *              the dV and dK products need).
+ *   dq kernel  one block per 64-query tile of one query head: Q and dO stay
+ *              in shared memory; per 64-key step S = Q K^T, dP = dO V^T,
+ *              dS = P * (dP - D), dQ += dS K.
+ * Each gradient element is written once by one block in a fixed order.
+ *
+ * Pipeline (one warpgroup, no producer warp): the tiles streamed per step
+ * (Q and dO for the kv kernel, K and V for the dq kernel) go through a ring
+ * of two stages. Thread 0 starts the TMA loads of step i+1 as soon as every
+ * thread has finished step i-1 (one __syncthreads per step), so the copy of
+ * the next step runs under the products of this one:
+ *
+ *   thread 0: TMA step i+1 -> ring_full[(i+1)%2]     all threads, step i:
+ *                                                     wait ring_full[i%2]
+ *                                                     __syncthreads
+ *                                                     4 wgmma groups, softmax
+ *
+ * Tiles are 64 rows of HD bf16, as HD/64 swizzled chunks of [64][64] (the
+ * layout of hopper.cuh); rows past N arrive as zeros. Rows past a segment's
+ * end belong to the next document: their queries get lse = +inf (so P = 0)
+ * and their keys' gradients are never stored.
+ */
+#ifndef PACKLM_ATTENTION_SM90_BWD_CUH
+#define PACKLM_ATTENTION_SM90_BWD_CUH
+
+#include "attention_common.cuh"
+#include "attention_schedule.cuh"
+#include "hopper.cuh"
+#include "mma.cuh"
+
+#define ATTN_SM90_ROWS 64 /* keys per kv block, queries per dq block, rows of every tile */
+
+template <int HD>
+struct AttnSm90Bwd {
+    static constexpr int CHUNKS = HD / 64, THREADS = 128;
+    static constexpr int TILE_BYTES = ATTN_SM90_ROWS * HD * 2;
+    /* 2 resident tiles, 2 stages x 2 streamed tiles, lse and D of 2 stages, 3 barriers */
+    static constexpr size_t smem_bytes = 1024 /* alignment slack */ + 6 * TILE_BYTES +
+                                         4 * ATTN_SM90_ROWS * sizeof(float) + 3 * sizeof(uint64_t);
+};
+
+/* One block's shared memory, carved from the dynamic allocation: six tiles
+   (resident 0, 1; stage 0 tiles 0, 1; stage 1 tiles 0, 1), then lse and D of
+   two stages, then the barriers. Addresses are computed, not kept in arrays,
+   so that a run-time stage index does not push them to local memory. */
+template <int HD>
+struct AttnSm90BwdSmem {
+    static constexpr int TILE = ATTN_SM90_ROWS * HD; /* elements */
+    floatX *tiles;
+    float *lse, *delta;                  /* kv kernel: [stage][64] per query of the step (lse in log2 units) */
+    uint64_t *resident_full, *ring_full; /* 1 and [2] */
+
+    __device__ AttnSm90BwdSmem(unsigned char *raw)
+    {
+        unsigned char *p = raw + ((1024 - smem_addr(raw) % 1024) % 1024); /* swizzled tiles: 1024-byte aligned */
+        tiles = reinterpret_cast<floatX *>(p);
+        lse = reinterpret_cast<float *>(tiles + 6 * TILE);
+        delta = lse + 2 * ATTN_SM90_ROWS;
+        resident_full = reinterpret_cast<uint64_t *>(delta + 2 * ATTN_SM90_ROWS);
+        ring_full = resident_full + 1;
+    }
+    /* kv kernel: K (0), V (1); dq kernel: Q (0), dO (1) */
+    __device__ floatX *resident(int k) const { return tiles + k * TILE; }
+    /* streamed tile k of a stage: kv kernel Q (0), dO (1); dq kernel K (0), V (1) */
+    __device__ floatX *ring(int stage, int k) const { return tiles + (2 + 2 * stage + k) * TILE; }
+};
+
+/* Descriptor of k-step kk (16 columns) of a 64-row tile read K-major. */
+__device__ __forceinline__ uint64_t sm90_kmajor_desc(const floatX *tile, int kk)
+{
+    return wgmma_desc(tile + ((kk / 4) * ATTN_SM90_ROWS) * 64 + (kk % 4) * 16, 0);
+}
+
+/* Descriptor of k-step kk (16 rows) of a 64-row tile read MN-major. */
+__device__ __forceinline__ uint64_t sm90_mnmajor_desc(const floatX *tile, int kk)
+{
+    return wgmma_desc(tile + kk * 16 * 64, ATTN_SM90_ROWS * 128);
+}
+
+/* acc (64 x 64 per warpgroup) = A B^T with A and B 64-row tiles of HD
+   columns, both read K-major (e.g. S^T = K Q^T). Issued, not waited for. */
+template <int HD>
+__device__ __forceinline__ void sm90_abt(float acc[8][4], const floatX *a, const floatX *b)
+{
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) wgmma_ss<64, 0, 0>(acc, sm90_kmajor_desc(a, kk), sm90_kmajor_desc(b, kk), kk > 0);
+}
+
+/* acc (64 x HD) += A B with A (64 x 64) in registers as 4 k16 fragments and
+   B a 64-row tile read MN-major (e.g. dV += P^T dO). Issued, not waited for. */
+template <int HD>
+__device__ __forceinline__ void sm90_ab_regs(float acc[HD / 8][4], const uint32_t a[4][4], const floatX *b)
+{
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], sm90_mnmajor_desc(b, kk), 1);
+}
+
+/* Step i of the ring: wait until its tiles landed, make sure every thread
+   finished step i-1 (whose stage step i+1 refills), then thread 0 starts
+   step i+1's loads through issue(i + 1). */
+template <typename Issue>
+__device__ __forceinline__ void sm90_ring_step(uint64_t *ring_full, int i, int num_steps, const Issue &issue)
+{
+    mbarrier_wait(&ring_full[i % 2], (i / 2) & 1);
+    __syncthreads();
+    if (threadIdx.x == 0 && i + 1 < num_steps) issue(i + 1);
+}
+
+/* Thread 0: set up the barriers, then start the two resident tiles (rows
+   row0 of the columns of chunks z0 and z1 of their maps) and step 0. */
+template <int HD, typename Issue>
+__device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, const CUtensorMap *map0, int z0,
+                                               const CUtensorMap *map1, int z1, int row0, const Issue &issue)
+{
+    if (threadIdx.x == 0) {
+        tma_prefetch_map(map0);
+        tma_prefetch_map(map1);
+        mbarrier_init(sm.resident_full, 1);
+        mbarrier_init(&sm.ring_full[0], 1);
+        mbarrier_init(&sm.ring_full[1], 1);
+        mbarrier_init_fence();
+        mbarrier_expect_tx(sm.resident_full, 2 * AttnSm90Bwd<HD>::TILE_BYTES);
+        tma_load_3d(sm.resident(0), map0, sm.resident_full, 0, row0, z0);
+        tma_load_3d(sm.resident(1), map1, sm.resident_full, 0, row0, z1);
+        issue(0);
+    }
+    __syncthreads(); /* barriers initialised before anyone waits on them */
+    mbarrier_wait(sm.resident_full, 0);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
+    attention_backward_kv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                                      const __grid_constant__ CUtensorMap dout_map, floatX *dqkv, const float *lse,
+                                      const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
+                                      int NH, int NKV)
+{
+#if PACKLM_SM90_DEVICE
+    if ((int)blockIdx.x >= *tile_count) return;
+    using B = AttnSm90Bwd<HD>;
+    constexpr int ROWS = ATTN_SM90_ROWS, CHUNKS = B::CHUNKS, NT_D = HD / 8;
+    extern __shared__ unsigned char attention_sm90_bwd_smem[];
+    const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
+
+    const AttentionTile tile = tiles[blockIdx.x];
+    const int kvh = blockIdx.y, group = NH / NKV;
+    const int warp = threadIdx.x / 32, t = threadIdx.x % 4, g = (threadIdx.x % 32) / 4;
+    const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
+    const int k0 = tile.start;
+    const int q_steps = CEIL_DIV(tile.seg_end - k0, ROWS), num_steps = group * q_steps;
+    /* step i: query head kvh * group + i / q_steps, rows k0 + (i % q_steps) * 64 onwards */
+    const CUtensorMap *q_map = &qkv_map, *do_map = &dout_map; /* the maps stay in parameter space */
+    auto issue = [=](int i) {
+        const int h = kvh * group + i / q_steps, q0 = k0 + (i % q_steps) * ROWS;
+        mbarrier_expect_tx(&sm.ring_full[i % 2], 2 * B::TILE_BYTES);
+        tma_load_3d(sm.ring(i % 2, 0), q_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
+        tma_load_3d(sm.ring(i % 2, 1), do_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
+    };
+    sm90_bwd_start<HD>(sm, &qkv_map, (NH + kvh) * CHUNKS, &qkv_map, (NH + NKV + kvh) * CHUNKS, k0, issue);
+
+    float dk[NT_D][4], dv[NT_D][4];
+    zero_acc<NT_D>(dk);
+    zero_acc<NT_D>(dv);
+    const int key_row = k0 + warp * 16 + g; /* this thread's keys: key_row, key_row + 8 */
+    for (int i = 0; i < num_steps; i++) {
+        const int h = kvh * group + i / q_steps, q0 = k0 + (i % q_steps) * ROWS;
+        float *lse_s = sm.lse + (i % 2) * ROWS, *delta_s = sm.delta + (i % 2) * ROWS;
+        if (threadIdx.x < ROWS) { /* slot i % 2 was last read in step i - 2 */
+            const bool valid = q0 + (int)threadIdx.x < tile.seg_end; /* lse = +inf makes P = 0 past the segment */
+            lse_s[threadIdx.x] = valid ? lse[(size_t)h * N + q0 + threadIdx.x] * ATTN_LOG2E : INFINITY;
+            delta_s[threadIdx.x] = valid ? delta[(size_t)h * N + q0 + threadIdx.x] : 0.0f;
+        }
+        sm90_ring_step(sm.ring_full, i, num_steps, issue);
+        const floatX *q_tile = sm.ring(i % 2, 0), *do_tile = sm.ring(i % 2, 1);
+
+        float p[8][4], ds[8][4]; /* S^T then P^T; dP^T then dS^T: rows keys, columns queries */
+        wgmma_fence();
+        sm90_abt<HD>(p, sm.resident(0), q_tile);
+        sm90_abt<HD>(ds, sm.resident(1), do_tile);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_keep<8>(p);
+        wgmma_keep<8>(ds);
+        const bool needs_mask = q0 < k0 + ROWS; /* some key of the tile follows some query */
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int col = n * 8 + 2 * t + (e % 2);
+                float v = exp2f(p[n][e] * scale_log2 - lse_s[col]);
+                if (needs_mask && attention_masked(key_row + 8 * (e / 2), q0 + col)) v = 0.0f;
+                p[n][e] = v;
+                ds[n][e] = v * (ds[n][e] - delta_s[col]);
+            }
+        }
+        uint32_t p_frag[4][4], ds_frag[4][4];
+        acc_to_a_frags<8>(p_frag, p);
+        acc_to_a_frags<8>(ds_frag, ds);
+        wgmma_fence();
+        sm90_ab_regs<HD>(dv, p_frag, do_tile);
+        sm90_ab_regs<HD>(dk, ds_frag, q_tile);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_keep<NT_D>(dv);
+        wgmma_keep<NT_D>(dk);
+    }
+
+    const size_t stride = attention_qkv_stride(NH, NKV, HD);
+    store_rows<HD>(dqkv + attention_k_column(NH, kvh, HD), stride, dk, scale, k0 + warp * 16, tile.seg_end);
+    store_rows<HD>(dqkv + attention_v_column(NH, NKV, kvh, HD), stride, dv, 1.0f, k0 + warp * 16, tile.seg_end);
+#endif
+}
+
+template <int HD>
+__global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
+    attention_backward_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                                      const __grid_constant__ CUtensorMap dout_map, floatX *dqkv, const float *lse,
+                                      const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
+                                      int NH, int NKV)
+{
+#if PACKLM_SM90_DEVICE
+    if ((int)blockIdx.x >= *tile_count) return;
+    using B = AttnSm90Bwd<HD>;
+    constexpr int ROWS = ATTN_SM90_ROWS, CHUNKS = B::CHUNKS, NT_D = HD / 8;
+    extern __shared__ unsigned char attention_sm90_bwd_smem[];
+    const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
+
+    const AttentionTile tile = tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / (NH / NKV);
+    const int warp = threadIdx.x / 32, t = threadIdx.x % 4, g = (threadIdx.x % 32) / 4;
+    const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
+    const int num_steps = CEIL_DIV(min(tile.start + ROWS, tile.seg_end) - tile.seg_start, ROWS);
+    /* step j: keys seg_start + j * 64 onwards */
+    const CUtensorMap *kv_map = &qkv_map; /* the map stays in parameter space */
+    const int seg_start = tile.seg_start;
+    auto issue = [=](int j) {
+        const int key0 = seg_start + j * ROWS;
+        mbarrier_expect_tx(&sm.ring_full[j % 2], 2 * B::TILE_BYTES);
+        tma_load_3d(sm.ring(j % 2, 0), kv_map, &sm.ring_full[j % 2], 0, key0, (NH + kvh) * CHUNKS);
+        tma_load_3d(sm.ring(j % 2, 1), kv_map, &sm.ring_full[j % 2], 0, key0, (NH + NKV + kvh) * CHUNKS);
+    };
+    sm90_bwd_start<HD>(sm, &qkv_map, h * CHUNKS, &dout_map, h * CHUNKS, tile.start, issue);
+
+    /* this thread's query rows q_row[r] = start + warp * 16 + g + 8 r */
+    float row_lse[2], row_delta[2];
+    int q_row[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        q_row[r] = tile.start + warp * 16 + g + 8 * r;
+        const bool valid = q_row[r] < tile.seg_end; /* lse = +inf makes P = 0 past the segment */
+        row_lse[r] = valid ? lse[(size_t)h * N + q_row[r]] * ATTN_LOG2E : INFINITY;
+        row_delta[r] = valid ? delta[(size_t)h * N + q_row[r]] : 0.0f;
+    }
+    float dq[NT_D][4];
+    zero_acc<NT_D>(dq);
+    for (int j = 0; j < num_steps; j++) {
+        sm90_ring_step(sm.ring_full, j, num_steps, issue);
+        const floatX *k_tile = sm.ring(j % 2, 0), *v_tile = sm.ring(j % 2, 1);
+        const int key0 = tile.seg_start + j * ROWS;
+
+        float p[8][4], ds[8][4]; /* S then P; dP then dS: rows queries, columns keys */
+        wgmma_fence();
+        sm90_abt<HD>(p, sm.resident(0), k_tile);
+        sm90_abt<HD>(ds, sm.resident(1), v_tile);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_keep<8>(p);
+        wgmma_keep<8>(ds);
+        const bool needs_mask = attention_block_needs_mask(key0, ROWS, tile.start);
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float v = exp2f(p[n][e] * scale_log2 - row_lse[e / 2]);
+                if (needs_mask && attention_masked(key0 + n * 8 + 2 * t + (e % 2), q_row[e / 2])) v = 0.0f;
+                ds[n][e] = v * (ds[n][e] - row_delta[e / 2]);
+            }
+        }
+        uint32_t ds_frag[4][4];
+        acc_to_a_frags<8>(ds_frag, ds);
+        wgmma_fence();
+        sm90_ab_regs<HD>(dq, ds_frag, k_tile); /* dQ += dS K */
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_keep<NT_D>(dq);
+    }
+    store_rows<HD>(dqkv + h * HD, attention_qkv_stride(NH, NKV, HD), dq, scale, tile.start + warp * 16,
+                   tile.seg_end);
+#endif
+}
+
+template <int HD>
+static void attention_backward_sm90_launch(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                                           const float *lse, const int *cu_seqlens, int num_segments,
+                                           int max_seqlen, int N, int NH, int NKV, void *workspace, cudaStream_t s)
+{
+    using B = AttnSm90Bwd<HD>;
+    const AttentionWorkspace ws = attention_workspace_split(workspace, N);
+    attention_delta<HD>(ws.delta, dout, out, N, NH, s);
+    const AttentionTable table = attention_table(workspace, ATTN_SM90_ROWS, cu_seqlens, num_segments, max_seqlen, N);
+    const size_t width = attention_qkv_stride(NH, NKV, HD), dwidth = (size_t)NH * HD;
+    const CUtensorMap qkv_map = tma_map_rows(qkv, N, width, width, ATTN_SM90_ROWS, B::CHUNKS);
+    const CUtensorMap dout_map = tma_map_rows(dout, N, dwidth, dwidth, ATTN_SM90_ROWS, B::CHUNKS);
+    static bool kv_smem_set = false, dq_smem_set = false;
+    attention_allow_smem(attention_backward_kv_sm90_kernel<HD>, B::smem_bytes, &kv_smem_set);
+    attention_allow_smem(attention_backward_dq_sm90_kernel<HD>, B::smem_bytes, &dq_smem_set);
+    attention_backward_kv_sm90_kernel<HD><<<dim3(table.grid_tiles, NKV), B::THREADS, B::smem_bytes, s>>>(
+        qkv_map, dout_map, dqkv, lse, ws.delta, table.tiles, table.count, N, NH, NKV);
+    cudaCheckLaunch();
+    attention_backward_dq_sm90_kernel<HD><<<dim3(table.grid_tiles, NH), B::THREADS, B::smem_bytes, s>>>(
+        qkv_map, dout_map, dqkv, lse, ws.delta, table.tiles, table.count, N, NH, NKV);
+    cudaCheckLaunch();
+}
+
+/* attention_backward on the Hopper path (same parameters, less `deterministic`). */
+static void attention_backward_sm90(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
+                                    const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
+                                    int NH, int NKV, int HD, void *workspace, cudaStream_t s)
+{
+    if (HD == 64)
+        attention_backward_sm90_launch<64>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH,
+                                           NKV, workspace, s);
+    else
+        attention_backward_sm90_launch<128>(dqkv, dout, qkv, out, lse, cu_seqlens, num_segments, max_seqlen, N, NH,
+                                            NKV, workspace, s);
+}
+
+#endif /* PACKLM_ATTENTION_SM90_BWD_CUH */
