@@ -436,25 +436,14 @@ static void print_plan(const TrainConfig *tc, const ModelConfig *cfg, const Para
 int main(int argc, char **argv)
 {
     TrainConfig tc;
-    char err[512];
-    const char *bad = train_config_parse(&tc, TRAINER_GPU, argc, argv, err, sizeof(err));
-    if (bad && strcmp(bad, "help") == 0) {
-        train_config_print_help(stdout, TRAINER_GPU);
-        return 0;
-    }
-    if (bad) die("%s", bad);
+    train_config_from_args(&tc, TRAINER_GPU, argc, argv);
 
     /* ---- everything that needs no GPU is checked first: flags, model, sizes, checkpoints, shards */
     int rank, num_ranks;
     launch_ranks(&rank, &num_ranks);
     if (rank != 0 && !freopen("/dev/null", "w", stdout)) die("rank %d: cannot silence stdout", rank); /* rank 0 reports */
     if ((tc.dump_batches || tc.dump_grads) && num_ranks > 1) die("--dump-batches / --dump-grads: use a single rank");
-    if (tc.output_dir) {
-        if (!tc.check_only) mkdir(tc.output_dir, 0755);
-        struct stat st;
-        if (stat(tc.output_dir, &st) == 0 ? !S_ISDIR(st.st_mode) : !tc.check_only)
-            die("-o '%s': cannot create the directory", tc.output_dir);
-    }
+    train_config_output_dir(&tc);
 
     /* the model: a checkpoint to resume, a model file, or random init from a descriptor */
     ModelConfig cfg;

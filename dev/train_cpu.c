@@ -24,7 +24,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "batch.h"
@@ -212,18 +211,8 @@ static int resume_from_checkpoint(const TrainConfig *tc, ModelConfig *cfg, float
 int main(int argc, char **argv)
 {
     TrainConfig tc;
-    char err[512];
-    const char *bad = train_config_parse(&tc, TRAINER_CPU, argc, argv, err, sizeof(err));
-    if (bad && strcmp(bad, "help") == 0) {
-        train_config_print_help(stdout, TRAINER_CPU);
-        return 0;
-    }
-    if (bad) die("train_cpu: %s", bad);
-    if (tc.output_dir) {
-        mkdir(tc.output_dir, 0755);
-        struct stat st;
-        if (stat(tc.output_dir, &st) != 0 || !S_ISDIR(st.st_mode)) die("-o '%s': cannot create the directory", tc.output_dir);
-    }
+    train_config_from_args(&tc, TRAINER_CPU, argc, argv);
+    train_config_output_dir(&tc);
 
     /* ---- the model: a checkpoint to resume, a model file, or random init from a descriptor */
     ModelConfig cfg;

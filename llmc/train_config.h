@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "utils.h"
 
@@ -182,7 +183,7 @@ static const TrainFlag TRAIN_FLAGS[] = {
     TRAIN_FLAG(NULL, "-m", FLAG_INT, val_max_batches, 1, 1000000000L, TRAINER_BOTH, "N", "validation batches"),
     TRAIN_FLAG(NULL, "--eval", FLAG_TEXT, eval_file, 0, 0, TRAINER_BOTH, "FILE",
                "multiple-choice accuracy every -v steps on FILE (llm.c's HellaSwag .bin;\n"
-               "             dev/data/hellaswag.py writes it), main.log 'eval' lines"),
+               "                      dev/data/hellaswag.py writes it), main.log 'eval' lines"),
     TRAIN_FLAG(NULL, "-s", FLAG_INT, sample_every, 0, 1000000000L, TRAINER_GPU, "N",
                "print a sample every N steps, 0 = never"),
     TRAIN_FLAG(NULL, "-g", FLAG_INT, sample_tokens, 1, 1 << 20, TRAINER_GPU, "N", "sample length in tokens"),
@@ -339,6 +340,29 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
     else
         return NULL;
     return err;
+}
+
+/* A trainer's command line, or the end of the process: --help prints the
+   trainer's help and exits 0; a bad flag dies with the parser's message. */
+static inline void train_config_from_args(TrainConfig *c, Trainer trainer, int argc, char **argv)
+{
+    char err[512];
+    const char *bad = train_config_parse(c, trainer, argc, argv, err, sizeof(err));
+    if (bad && strcmp(bad, "help") == 0) {
+        train_config_print_help(stdout, trainer);
+        exit(0);
+    }
+    if (bad) die("%s: %s", trainer_name(trainer), bad);
+}
+
+/* -o DIR: created when missing; with --check only checked (missing is fine, a file is not). */
+static inline void train_config_output_dir(const TrainConfig *c)
+{
+    if (!c->output_dir) return;
+    if (!c->check_only) mkdir(c->output_dir, 0755);
+    struct stat st;
+    if (stat(c->output_dir, &st) == 0 ? !S_ISDIR(st.st_mode) : !c->check_only)
+        die("-o '%s': cannot create the directory", c->output_dir);
 }
 
 /* One optimizer step = grad_accum micro-steps of B*T tokens on each of num_ranks ranks. */
