@@ -393,9 +393,10 @@ static void dump_gradients(const GpuModel *m, const char *path)
     size_t n = m->layout.total;
     uint16_t *host = (uint16_t *)malloc_or_die(n * sizeof(uint16_t));
     cudaCheck(cudaMemcpy(host, m->grads, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-    FILE *f = fopen_or_die(path, "wb");
-    fwrite_or_die(host, sizeof(uint16_t), n, f, path);
-    fclose_or_die(f, path);
+    OutFile out; /* PATH.tmp, renamed when complete */
+    out_file_open(&out, path);
+    out_file_write(&out, host, n * sizeof(uint16_t));
+    out_file_commit(&out);
     free(host);
 }
 
@@ -536,7 +537,8 @@ int main(int argc, char **argv)
     int have_tokenizer = tc.sample_every > 0 && access(TOKENIZER_PATH, R_OK) == 0;
     if (have_tokenizer) tokenizer_init(&tokenizer, TOKENIZER_PATH);
     else if (tc.sample_every > 0) printf("samples: %s not found, printing token ids\n", TOKENIZER_PATH);
-    FILE *dump = tc.dump_batches ? fopen_or_die(tc.dump_batches, "wb") : NULL;
+    OutFile dump = {0}; /* --dump-batches: written as DUMP.tmp, renamed when the run ends */
+    if (tc.dump_batches) out_file_open(&dump, tc.dump_batches);
 
     /* ---- the schedule */
     const long tokens_per_step = (long)tc.B * tc.T * grad_accum * num_ranks;
@@ -584,7 +586,7 @@ int main(int argc, char **argv)
             dataloader_next(&train_loader, &micro[i]);
             if (!tc.doc_mask) packed_batch_make_row_causal(&micro[i]);
             pairs += batch_attended_pairs(&micro[i]);
-            if (dump) packed_batch_write(dump, tc.dump_batches, &micro[i]);
+            if (tc.dump_batches) packed_batch_write(dump.f, dump.tmp, &micro[i]);
         }
         dist_sum_scalars(&dist, &pairs, 1); /* attended pairs of the global batch, for MFU */
         /* forward + backward of each, then reduce, clip, AdamW, gather */
@@ -638,7 +640,7 @@ int main(int argc, char **argv)
         packed_batch_free(&micro[i]);
     }
     free(micro);
-    if (dump) fclose_or_die(dump, tc.dump_batches);
+    if (tc.dump_batches) out_file_commit(&dump);
     if (have_tokenizer) tokenizer_free(&tokenizer);
     logger_free(&logger);
     dataloader_free(&train_loader);

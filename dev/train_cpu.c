@@ -270,7 +270,8 @@ int main(int argc, char **argv)
     lr_scheduler_init(&sched, tc.schedule, tc.lr, tc.warmup_steps, tc.max_steps, tc.final_lr_frac);
     Logger logger;
     logger_init(&logger, tc.output_dir, first_step);
-    FILE *dump = tc.dump_batches ? fopen_or_die(tc.dump_batches, "wb") : NULL;
+    OutFile dump = {0}; /* --dump-batches: written as DUMP.tmp, renamed when the run ends */
+    if (tc.dump_batches) out_file_open(&dump, tc.dump_batches);
     PackedBatch *micro = (PackedBatch *)malloc_or_die(grad_accum * sizeof(PackedBatch));
     for (int i = 0; i < grad_accum; i++) packed_batch_alloc(&micro[i], tc.B, tc.T);
     double train_seconds = 0.0;
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < grad_accum; i++) {
             data_next(&data, &tc, &micro[i]);
             targets += packed_batch_count_targets(&micro[i]);
-            if (dump) packed_batch_write(dump, tc.dump_batches, &micro[i]);
+            if (tc.dump_batches) packed_batch_write(dump.f, dump.tmp, &micro[i]);
         }
         const float lr = lr_at(&sched, step);
         float loss = 0.0f;
@@ -333,15 +334,17 @@ int main(int argc, char **argv)
         logger_log_train(&logger, step, loss, lr, norm);
         last_loss = loss;
     }
-    if (timed_steps > 0)
-        printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s; last train loss %.6f, last val loss %.6f\n",
-               timed_steps, 1e3 * train_seconds / timed_steps, tokens_per_step * timed_steps / train_seconds,
-               (double)last_loss, (double)last_val);
+    if (timed_steps > 0) {
+        printf("done: %d steps, mean %.1f ms/step, %.0f tokens/s; last train loss %.6f", timed_steps,
+               1e3 * train_seconds / timed_steps, tokens_per_step * timed_steps / train_seconds, (double)last_loss);
+        if (data.use_val) printf(", last val loss %.6f", (double)last_val);
+        printf("\n");
+    }
     if (data.use_shards) dataloader_print_stats(&data.train, stdout);
 
     for (int i = 0; i < grad_accum; i++) packed_batch_free(&micro[i]);
     free(micro);
-    if (dump) fclose_or_die(dump, tc.dump_batches);
+    if (tc.dump_batches) out_file_commit(&dump);
     logger_free(&logger);
     data_free(&data);
     mc_free(&eval_set);

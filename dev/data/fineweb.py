@@ -85,9 +85,12 @@ class ShardWriter:
         path = f"{self.prefix}_{split}_{self.index:06d}.bin"
         header = np.zeros(HEADER_INTS, dtype=np.int32)
         header[:3] = (MAGIC, VERSION, self.count)
-        with open(path, "wb") as f:
+        with open(path + ".tmp", "wb") as f:  # renamed when complete: never a partial shard under its name
             f.write(header.tobytes())
             f.write(np.concatenate(self.parts).tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
         print(f"wrote {path}: {self.count} tokens, {len(self.parts)} documents")
         self.index, self.parts, self.count = self.index + 1, [], 0
 

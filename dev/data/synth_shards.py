@@ -44,9 +44,12 @@ def synthetic_tokens(rng, total_tokens):
 def write_shard(path, tokens):
     header = np.zeros(256, np.int32)
     header[:3] = (SHARD_MAGIC, SHARD_VERSION, tokens.size)
-    with open(path, "wb") as f:
+    with open(path + ".tmp", "wb") as f:  # renamed when complete: never a partial shard under its name
         f.write(header.tobytes())
         f.write(tokens.astype(np.uint16).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
 
 
 def main():
