@@ -1,15 +1,21 @@
 /*
  * matmul.cuh — the linear layers through cuBLASLt: bf16 in and out, fp32
- * accumulation, bias and GELU fused into the epilogue.
+ * accumulation; bias and GELU fused into the forward's epilogue, the GELU
+ * backward and its bias gradient into the backward's.
  *
  *   inp (N, C), weight (OC, C), bias (OC) or NULL  ->  out (N, OC) = inp @ W^T + b
  *   pre_gelu (N, OC) or NULL: when given, pre_gelu = inp @ W^T + b and out = gelu(pre_gelu)
  * Backward (dout (N, OC)):
- *   pre_gelu given: first dout *= gelu'(pre_gelu), in place (dout is overwritten)
  *   dinp (N, C) = dout @ W                  overwritten
  *   dweight (OC, C) += dout^T @ inp         accumulated by cuBLASLt with beta = 1
- *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh);
- *                                           dbias_scratch: matmul_dbias_scratch_bytes(OC)
+ *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh)
+ *   inp_pre_gelu (N, C) or NULL: when given, inp = gelu(inp_pre_gelu) (the
+ *   previous layer's forward with pre_gelu) and dinp is the gradient of
+ *   inp_pre_gelu instead: (dout @ W) * gelu'(inp_pre_gelu), applied by the
+ *   epilogue (cuBLASLt's DGELU: the tanh form, on the fp32 product); then
+ *   dinp_bias (C, the previous layer's bias gradient; NULL if it has none)
+ *   += column sums of that dinp, summed by the same epilogue (BGRAD).
+ *   scratch: matmul_dbias_scratch_bytes(width) floats' bytes, width >= C and OC.
  * Row-major (rows, cols) is column-major (cols, rows), so every product is
  * expressed to cuBLASLt on the transposed, column-major views.
  * Needs cuda_common_init() (handle + workspace). Widths C, OC multiples of 8.
@@ -19,28 +25,31 @@
 
 #include "column_reduce.cuh"
 #include "cuda_common.h"
-#include "gelu.cuh"
+#include "residual.cuh"
 
-static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
+/* Scratch of matmul_backward for C, OC <= width: the column reduction's partials,
+   or the epilogue's bf16 bias gradient (width values), one after the other. */
+static inline size_t matmul_dbias_scratch_bytes(int width)
+{
+    const size_t partials = column_reduce_scratch_bytes(width, 1), bgrad = (size_t)width * sizeof(floatX);
+    return partials > bgrad ? partials : bgrad;
+}
 
 /*
- * Column-major D (m, n) = op(A) (m, k) @ op(B) (k, n) + beta * D, then the
- * epilogue: + bias (m), then GELU with the pre-activation saved to `aux`.
+ * Column-major D (m, n) = op(A) (m, k) @ op(B) (k, n) + beta * D, then `epilogue`
+ * with its vectors: `bias` (m) read by the BIAS forms, written by BGRAD
+ * (overwritten, bf16: D's type); `aux` (m, n; ld m), the GELU input, written
+ * by GELU_AUX, read by DGELU.
  * A is stored (k, m) when transA else (m, k); B is stored (n, k) when transB else (k, n).
  */
-static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, const floatX *bias, floatX *aux, int m, int n,
-                            int k, int transA, int transB, float beta, cudaStream_t s)
+static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, cublasLtEpilogue_t epilogue, const void *bias,
+                            const void *aux, int m, int n, int k, int transA, int transB, float beta, cudaStream_t s)
 {
     cublasLtMatmulDesc_t desc;
     cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
     cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
-
-    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-    if (bias && aux) epilogue = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
-    else if (aux) epilogue = CUBLASLT_EPILOGUE_GELU_AUX;
-    else if (bias) epilogue = CUBLASLT_EPILOGUE_BIAS;
     cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
     if (bias)
         cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
@@ -65,8 +74,8 @@ static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, const f
     cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, layoutA, layoutB, layoutD, layoutD, preference,
                                                1, &heuristic, &found));
     if (found == 0) {
-        fprintf(stderr, "error: cuBLASLt has no algorithm for m=%d n=%d k=%d transA=%d transB=%d bias=%d gelu=%d\n", m,
-                n, k, transA, transB, bias != NULL, aux != NULL);
+        fprintf(stderr, "error: cuBLASLt has no algorithm for m=%d n=%d k=%d transA=%d transB=%d epilogue=%d\n", m, n,
+                k, transA, transB, (int)epilogue);
         exit(1);
     }
     const float alpha = 1.0f;
@@ -83,8 +92,10 @@ static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, const f
 static void matmul_forward(floatX *out, const floatX *inp, const floatX *weight, const floatX *bias, int N, int C,
                            int OC, floatX *pre_gelu, cudaStream_t s)
 {
+    cublasLtEpilogue_t epilogue = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (pre_gelu) epilogue = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
     /* out^T (OC, N) = W (OC, C) @ inp^T (C, N); W is stored as (C, OC) column-major */
-    matmul_cublaslt(out, weight, inp, bias, pre_gelu, OC, N, C, 1, 0, 0.0f, s);
+    matmul_cublaslt(out, weight, inp, epilogue, bias, pre_gelu, OC, N, C, 1, 0, 0.0f, s);
 }
 
 /* Column sums of dout for the bias gradient. */
@@ -99,23 +110,27 @@ struct BiasGradTerm {
 };
 
 static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout, const floatX *inp,
-                            const floatX *weight, float *dbias_scratch, int N, int C, int OC, const floatX *pre_gelu,
-                            cudaStream_t s)
+                            const floatX *weight, float *scratch, int N, int C, int OC, const floatX *inp_pre_gelu,
+                            floatX *dinp_bias, cudaStream_t s)
 {
-    if (pre_gelu) {
-        /* the contract: the gradient of the GELU output becomes that of its input, in place */
-        floatX *dpre = (floatX *)dout;
-        gelu_backward(dpre, pre_gelu, dout, (size_t)N * OC, s);
+    if (dinp_bias && !inp_pre_gelu) {
+        fprintf(stderr, "error: matmul_backward: dinp_bias needs inp_pre_gelu (the GELU input whose bias it is)\n");
+        exit(1);
     }
     if (dbias) {
         ColumnTargets<1> targets = {{dbias}};
         const BiasGradTerm term = {dout, OC};
-        column_reduce_add<1>(targets, dbias_scratch, term, N, OC, s);
+        column_reduce_add<1>(targets, scratch, term, N, OC, s);
     }
-    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N) */
-    matmul_cublaslt(dinp, weight, dout, NULL, NULL, C, N, OC, 0, 0, 0.0f, s);
+    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N), then * gelu'(inp_pre_gelu) and its row sums
+       (the columns of dinp) into the scratch, which the epilogue overwrites: added to dinp_bias after */
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    if (inp_pre_gelu) epilogue = dinp_bias ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
+    floatX *bgrad = dinp_bias ? (floatX *)scratch : NULL;
+    matmul_cublaslt(dinp, weight, dout, epilogue, bgrad, inp_pre_gelu, C, N, OC, 0, 0, 0.0f, s);
+    if (dinp_bias) map_elements("matmul_backward dinp_bias", dinp_bias, dinp_bias, bgrad, C, AddOp(), s);
     /* dW^T (C, OC) += inp^T (C, N) @ dout (N, OC) */
-    matmul_cublaslt(dweight, inp, dout, NULL, NULL, C, OC, N, 0, 1, 1.0f, s);
+    matmul_cublaslt(dweight, inp, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, OC, N, 0, 1, 1.0f, s);
 }
 
 #endif /* PACKLM_MATMUL_CUH */

@@ -2,11 +2,16 @@
  * matmul.cu — llmc/matmul.cuh (cuBLASLt): checks against the CPU reference,
  * then forward/backward timings at the GPT-2 124M and Llama-1B layer shapes,
  * including the fused bias+GELU epilogue next to the unfused pair
- * (matmul with bias, then gelu_forward) to show whether the fusion pays.
+ * (matmul with bias, then gelu_forward) to show whether the fusion pays, and
+ * gpt2 fcproj's backward with and without the GELU backward + fc bias
+ * gradient in its epilogue (what the fusion adds to the matmul; the kernels
+ * it replaced took ~141 us + the fc bias column reduction per layer on an H200).
  */
 #include "bench.h"
 
-static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, int with_gelu)
+/* inp_gelu: inp is gelu(pre) (gpt2's fcproj), and the backward also gives
+   pre's gradient and pre's bias gradient through the epilogue. */
+static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, int with_gelu, int inp_gelu)
 {
     char shape[64];
     snprintf(shape, sizeof(shape), "N=%d C=%d OC=%d", N, C, OC);
@@ -15,7 +20,9 @@ static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, 
     floatX *pre = with_gelu ? device_alloc<floatX>((size_t)N * OC) : NULL;
     floatX *dout = device_random((size_t)N * OC, 1.0f, 4), *dinp = device_alloc<floatX>((size_t)N * C);
     floatX *dw = device_random((size_t)OC * C, 0.0f, 5), *db = with_bias ? device_random(OC, 0.0f, 6) : NULL;
-    float *scratch = device_alloc<float>(matmul_dbias_scratch_bytes(OC) / sizeof(float));
+    floatX *inp_pre = inp_gelu ? device_random((size_t)N * C, 2.0f, 7) : NULL;
+    floatX *dinp_bias = inp_gelu ? device_random(C, 0.0f, 8) : NULL;
+    float *scratch = device_alloc<float>(matmul_dbias_scratch_bytes(std::max(C, OC)) / sizeof(float));
     const double flops = 2.0 * N * C * OC;
     char label[64];
     snprintf(label, sizeof(label), "%s fwd%s", name, with_gelu ? " bias+gelu fused" : with_bias ? " +bias" : "");
@@ -28,30 +35,35 @@ static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, 
             gelu_forward(out, pre, (size_t)N * OC, 0);
         });
     }
-    /* the GELU backward works in place on dout; timing repeats it on the same buffer */
-    snprintf(label, sizeof(label), "%s bwd%s%s", name, with_bias ? " +dbias" : "", with_gelu ? " +dgelu" : "");
+    snprintf(label, sizeof(label), "%s bwd%s", name, with_bias ? " +dbias" : "");
     bench_row(label, shape, 2.0 * (3.0 * N * OC + 2.0 * N * C + 3.0 * OC * C), 2.0 * flops,
-              [&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, pre, 0); });
+              [&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, NULL, NULL, 0); });
+    if (inp_gelu) {
+        snprintf(label, sizeof(label), "%s bwd%s +dgelu+bgrad fused", name, with_bias ? " +dbias" : "");
+        bench_row(label, shape, 2.0 * (3.0 * N * OC + 3.0 * N * C + 3.0 * OC * C), 2.0 * flops,
+                  [&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, inp_pre, dinp_bias, 0); });
+    }
     device_free_all();
 }
 
 int main(int argc, char **argv)
 {
-    dev_start(argc, argv, "cuBLASLt matmul forward (bias, GELU epilogues) and backward.");
+    dev_start(argc, argv, "cuBLASLt matmul forward (bias, GELU epilogues) and backward (GELU backward + bias gradient epilogue).");
     check_matmul(256, 256, 768, 1, 0, 1);
     check_matmul(200, 128, 512, 1, 1, 2);
     check_matmul(512, 768, 2304, 1, 1, 3);
     check_matmul(64, 96, 40, 0, 0, 4);
+    check_matmul_dgelu(512, 3072, 768, 1, 5);
     print_bench_header("matmul (GPT-2 124M: N=B*T=32*1024; Llama-1B: N=8*2048)");
     const int N = 32 * 1024, NL = 8 * 2048;
-    bench_matmul("gpt2 qkv", N, 768, 2304, 1, 0);
-    bench_matmul("gpt2 attproj", N, 768, 768, 1, 0);
-    bench_matmul("gpt2 fc", N, 768, 3072, 1, 1);
-    bench_matmul("gpt2 fcproj", N, 3072, 768, 1, 0);
-    bench_matmul("gpt2 lm_head", N, 768, 50304, 0, 0);
-    bench_matmul("llama qkv", NL, 2048, 3072, 0, 0);
-    bench_matmul("llama fc (gate|up)", NL, 2048, 16384, 0, 0);
-    bench_matmul("llama fcproj", NL, 8192, 2048, 0, 0);
-    bench_matmul("llama lm_head", NL, 2048, 50304, 0, 0);
+    bench_matmul("gpt2 qkv", N, 768, 2304, 1, 0, 0);
+    bench_matmul("gpt2 attproj", N, 768, 768, 1, 0, 0);
+    bench_matmul("gpt2 fc", N, 768, 3072, 1, 1, 0);
+    bench_matmul("gpt2 fcproj", N, 3072, 768, 1, 0, 1);
+    bench_matmul("gpt2 lm_head", N, 768, 50304, 0, 0, 0);
+    bench_matmul("llama qkv", NL, 2048, 3072, 0, 0, 0);
+    bench_matmul("llama fc (gate|up)", NL, 2048, 16384, 0, 0, 0);
+    bench_matmul("llama fcproj", NL, 8192, 2048, 0, 0, 0);
+    bench_matmul("llama lm_head", NL, 2048, 50304, 0, 0, 0);
     return dev_finish();
 }
