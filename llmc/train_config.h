@@ -175,7 +175,7 @@ static const TrainFlag TRAIN_FLAGS[] = {
                "clip the global gradient norm to G, 0 = off"),
     TRAIN_FLAG(NULL, "--seed", FLAG_U64, seed, 0, 1L << 62, TRAINER_BOTH, "S", "init, data order and rounding seed"),
     TRAIN_FLAG(NULL, "--deterministic", FLAG_INT, deterministic, 0, 1, TRAINER_GPU, "1|0",
-               "bit-identical reruns and resumes; 0 lets attention use atomics"),
+               "has nothing to switch: every kernel, attention included, is bit-identical run to run"),
     TRAIN_FLAG(NULL, "--max-skips", FLAG_INT, max_skips, 1, 1000000, TRAINER_BOTH, "K",
                "end the run after K non-finite steps in a row"),
     TRAIN_FLAG("evaluation and output", "-v", FLAG_INT, val_every, 0, 1000000000L, TRAINER_BOTH, "N",
