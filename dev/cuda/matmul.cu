@@ -5,7 +5,8 @@
  * (matmul with bias, then gelu_forward) to show whether the fusion pays, and
  * gpt2 fcproj's backward with and without the GELU backward + fc bias
  * gradient in its epilogue (what the fusion adds to the matmul; the kernels
- * it replaced took ~141 us + the fc bias column reduction per layer on an H200).
+ * it replaced took ~141 us + the fc bias column reduction per layer on an H200),
+ * and each biased layer's weight-gradient GEMM with and without BGRADB.
  */
 #include "bench.h"
 
@@ -38,6 +39,19 @@ static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, 
     snprintf(label, sizeof(label), "%s bwd%s", name, with_bias ? " +dbias" : "");
     bench_row(label, shape, 2.0 * (3.0 * N * OC + 2.0 * N * C + 3.0 * OC * C), 2.0 * flops,
               [&] { matmul_backward(dinp, dw, db, dout, inp, w, scratch, N, C, OC, NULL, NULL, 0); });
+    if (with_bias && !with_gelu) {
+        /* not used by matmul_backward yet: the bias gradient inside the weight-gradient GEMM (BGRADB;
+           the GEMM's op(B) = dout is transposed, as BGRADB requires) against the GEMM alone; worth it
+           when the difference is below the column reduction's time (dev/profile_step.sh) */
+        const double bytes = 2.0 * ((double)N * C + (double)N * OC + 2.0 * OC * C);
+        snprintf(label, sizeof(label), "%s dW gemm", name);
+        bench_row(label, shape, bytes, flops,
+                  [&] { matmul_cublaslt(dw, inp, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, OC, N, 0, 1, 1.0f, 0); });
+        snprintf(label, sizeof(label), "%s dW gemm +BGRADB", name);
+        bench_row(label, shape, bytes, flops, [&] {
+            matmul_cublaslt(dw, inp, dout, CUBLASLT_EPILOGUE_BGRADB, scratch, NULL, C, OC, N, 0, 1, 1.0f, 0);
+        });
+    }
     if (inp_gelu) {
         snprintf(label, sizeof(label), "%s bwd%s +dgelu+bgrad fused", name, with_bias ? " +dbias" : "");
         bench_row(label, shape, 2.0 * (3.0 * N * OC + 3.0 * N * C + 3.0 * OC * C), 2.0 * flops,
