@@ -12,6 +12,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-build/hf_check_out}
+rm -rf build/hf_check # the exports refuse a non-empty folder: start clean
 mkdir -p "$OUT" build/hf_check
 if ! ./train_gpt --help >/dev/null 2>&1; then
     echo "building train_gpt"
