@@ -494,7 +494,13 @@ int main(int argc, char **argv)
         printf("check: ok: every input is valid; train_gpt would start (it needs a GPU to run)\n");
         return 0;
     }
-    if (!resumed) {
+
+    /* ---- the GPU(s) */
+    int num_gpus = 0;
+    if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
+        die("no CUDA GPU is visible: train_gpt needs one (every input was checked and is valid: --check shows the "
+            "plan; on a machine without a GPU, `make train` runs the CPU reference trainer, ./train_cpu, instead)");
+    if (!resumed) { /* the parameters, once a GPU is known to be there */
         if (model_from_file) {
             host_params = (uint16_t *)malloc_or_die(layout.total * sizeof(uint16_t));
             checkpoint_read_model_params(tc.model, host_params, layout.total);
@@ -503,12 +509,6 @@ int main(int argc, char **argv)
             printf("model: random init from seed %llu\n", tc.seed);
         }
     }
-
-    /* ---- the GPU(s) */
-    int num_gpus = 0;
-    if (cudaGetDeviceCount(&num_gpus) != cudaSuccess || num_gpus == 0)
-        die("no CUDA GPU is visible: train_gpt needs one (every input was checked and is valid: --check shows the "
-            "plan; on a machine without a GPU, `make train` runs the CPU reference trainer, ./train_cpu, instead)");
     Dist dist; /* this process's rank and GPU, and the NCCL communicator (none for a single process) */
     dist_init(&dist, tc.rendezvous, tc.dist_timeout);
     if (dist.rank != rank || dist.num_ranks != num_ranks)
