@@ -5,7 +5,8 @@
 # ./train_cpu, or ./train_gpt --help / --check, in README order, in a scratch
 # directory that links the repository's build/, data/, dev/, README.md and
 # binaries (so out/ is written there, not in the checkout). Each must exit 0.
-# Lines with ./train_gpt SKIP when ./train_gpt is not built (CI builds it).
+# Lines with ./train_gpt SKIP when ./train_gpt is not built or older than its
+# sources (CI builds it).
 # Also: `make -n train` prints the NCCL / MPI / utf8proc detection lines once.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,8 +23,8 @@ mapfile -t commands < <(awk '/^## / {section = /^## (The CPU reference|Data|The 
 for i in "${!commands[@]}"; do
     cmd=${commands[$i]}
     name="readme_command_$((i + 1)): ${cmd%%#*}"
-    if [[ $cmd == ./train_gpt* ]] && [ ! -x ./train_gpt ]; then
-        echo "SKIP $name (./train_gpt is not built: make train_gpt)"
+    if [[ $cmd == ./train_gpt* ]] && { [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -newer train_gpt -print -quit)" ]; }; then
+        echo "SKIP $name (./train_gpt is not built or older than its sources: make train_gpt)"
         continue
     fi
     if out=$(cd "$TMP" && bash -c "$cmd" 2>&1); then

@@ -7,12 +7,13 @@
 # checkpoint are reported as such, with and without --check, never as "no
 # CUDA GPU is visible". The checkpoints come from ./train_cpu, which writes
 # train_gpt's formats. Needs ./train_gpt (built by `make train_gpt`, and by
-# `make compile-check` in CI); SKIP without it.
+# `make compile-check` in CI); SKIP without it, or when it is older than its
+# sources.
 set -u
 cd "$(dirname "$0")/.."
 source test/expect.bash
-if [ ! -x ./train_gpt ]; then
-    echo "SKIP train_gpt_check: ./train_gpt is not built (make train_gpt)"
+if [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -newer train_gpt -print -quit)" ]; then
+    echo "SKIP train_gpt_check: ./train_gpt is not built or older than its sources (make train_gpt)"
     exit 0
 fi
 [ -x ./train_cpu ] || { echo "FAIL train_gpt_check: ./train_cpu is not built (make train_cpu)"; exit 1; }
