@@ -12,28 +12,38 @@
  * segment end only ever meet masked-out or discarded rows.
  *
  * Roles (3 warpgroups, 384 threads, registers rebalanced by setmaxnreg):
- *   producer  warpgroup 0, one thread: TMA loads of Q (once per item) and of
- *             K, V (one pair per kv tile) into a ring of STAGES buffers;
- *             keeps 40 registers.
- *   consumers warpgroups 1, 2: 64 query rows each. Per kv tile:
- *             S = Q K^T (wgmma, both operands in shared memory), mask,
- *             online softmax in registers, P (bf16, registers) V (wgmma with
- *             A from registers). While one warpgroup does its softmax the
- *             other's wgmmas use the tensor cores. 232 registers.
+ *   producer  warpgroup 0, one thread: TMA loads of Q (once per item, into
+ *             Q_STAGES buffers) and of K and V (one tile each per kv step,
+ *             V one step behind K) into rings of STAGES buffers; the
+ *             warpgroup keeps 40 registers.
+ *   consumers warpgroups 1, 2: 64 query rows each, 232 registers. Kv step j
+ *             issues S_j = Q K_j^T (wgmma, both operands in shared memory)
+ *             and O += P_{j-1} V_{j-1} (wgmma, P as bf16 A fragments in
+ *             registers) back to back, waits for S_j only, masks (diagonal
+ *             tile) and runs the online softmax of S_j while the P V product
+ *             is still on the tensor cores, then waits for it and rescales O.
+ *             The two warpgroups also take turns issuing (ping-pong, named
+ *             barriers 1 and 2), so one's softmax overlaps the other's
+ *             products.
  *
- * Who waits on whom (mbarriers; "full" barriers complete when TMA bytes land,
- * "empty" ones when all 256 consumer threads arrived):
+ * Who waits on whom (mbarriers; "full" barriers complete when the TMA bytes
+ * have landed, "empty" ones when all 256 consumer threads have arrived):
  *
- *   producer                          consumers (x2)
- *   wait q_empty ------------------<- arrive q_empty after the item's last Q K^T
- *   TMA Q -> q_full --------------->  wait q_full
- *   for each kv tile, stage s:
- *     wait kv_empty[s] ------------<- arrive kv_empty[s] after P V of that stage
- *     TMA K -> k_full[s] ---------->  wait k_full[s]: S = Q K^T, softmax
- *     TMA V -> v_full[s] ---------->  wait v_full[s]: O += P V
- *                                     last kv tile done: O / l and lse stored
- *                                     from registers (plain predicated stores:
- *                                     a tile may end past its segment)
+ *   producer (1 thread)              consumers (2 warpgroups)
+ *   wait q_empty[q] -------------<-  arrive q_empty[q] after the item's last Q K^T
+ *   TMA Q -> q_full[q] ---------->   wait q_full[q]
+ *   per kv step j:
+ *     wait k_empty[s] -----------<-  arrive k_empty[s] once S_j is in registers
+ *     TMA K_j -> k_full[s] ------>   wait k_full[s], wait v_full[s'], then in
+ *     wait v_empty[s'] ----------<-  one turn issue S_j and P_{j-1} V_{j-1};
+ *     TMA V_{j-1} -> v_full[s'] ->   arrive v_empty[s'] once P_{j-1} V_{j-1} is done
+ *
+ *   turns: warpgroup 1 bar.sync(1) ... issue ... bar.arrive(2)
+ *          warpgroup 2 bar.sync(2) ... issue ... bar.arrive(1)
+ *
+ *   after the item: O / l and lse leave from registers with plain predicated
+ *   stores (a tile may end past its segment; TMA stores would overwrite the
+ *   next segment's rows).
  *
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
  * (the layout of hopper.cuh): Q [HD/64][128][64], each K and V stage
@@ -47,48 +57,77 @@
 #include "hopper.cuh"
 #include "mma.cuh"
 
-template <int HD>
-struct AttnSm90Forward {
-    static constexpr int BM = 128, BN = 128, STAGES = 2, THREADS = 384;
+/* A forward configuration: head dim, K/V ring depth, Q buffers (2: the next
+   item's Q loads while this one finishes), and whether the two consumer
+   warpgroups take turns issuing their wgmmas (ping-pong). */
+template <int HD_, int STAGES_, int Q_STAGES_, bool PINGPONG_>
+struct AttnSm90Config {
+    static constexpr int HD = HD_, STAGES = STAGES_, Q_STAGES = Q_STAGES_;
+    static constexpr bool PINGPONG = PINGPONG_;
+    static constexpr int BM = 128, BN = 128, THREADS = 384;
     static constexpr int Q_BYTES = BM * HD * 2, KV_BYTES = BN * HD * 2;
-    static constexpr int BARRIERS = 2 + 3 * STAGES; /* q_full, q_empty, k_full[], v_full[], kv_empty[] */
-    static constexpr size_t smem_bytes = 1024 /* alignment slack */ + Q_BYTES + 2 * STAGES * KV_BYTES + 8 * BARRIERS;
+    /* q_full[], q_empty[], k_full[], k_empty[], v_full[], v_empty[] */
+    static constexpr int BARRIERS = 2 * Q_STAGES + 4 * STAGES;
+    static constexpr size_t smem_bytes =
+        1024 /* alignment slack */ + Q_STAGES * Q_BYTES + 2 * STAGES * KV_BYTES + 8 * BARRIERS;
+    static_assert(smem_bytes <= 227 * 1024, "AttnSm90Config: shared memory over 227 KB");
 };
 
-/* The shared memory of one block, carved from the dynamic allocation. */
+/* The configuration attention_forward_sm90 runs (measured: dev/notes/attention.md). */
 template <int HD>
+using AttnSm90Forward = AttnSm90Config<HD, 2, 1, true>;
+
+/* The shared memory of one block, carved from the dynamic allocation: Q, then
+   per stage K and V, then the barriers. */
+template <typename F>
 struct AttnSm90Smem {
-    using F = AttnSm90Forward<HD>;
-    unsigned char *base; /* Q, then per stage K and V */
-    uint64_t *q_full, *q_empty, *k_full, *v_full, *kv_empty;
+    unsigned char *base;
+    uint64_t *q_full, *q_empty, *k_full, *k_empty, *v_full, *v_empty;
 
     __device__ AttnSm90Smem(unsigned char *raw)
     {
         base = raw + ((1024 - smem_addr(raw) % 1024) % 1024); /* swizzled tiles: 1024-byte aligned */
-        q_full = reinterpret_cast<uint64_t *>(base + F::Q_BYTES + 2 * F::STAGES * F::KV_BYTES);
-        q_empty = q_full + 1;
-        k_full = q_full + 2;
-        v_full = k_full + F::STAGES;
-        kv_empty = v_full + F::STAGES;
+        q_full = reinterpret_cast<uint64_t *>(base + F::Q_STAGES * F::Q_BYTES + 2 * F::STAGES * F::KV_BYTES);
+        q_empty = q_full + F::Q_STAGES;
+        k_full = q_empty + F::Q_STAGES;
+        k_empty = k_full + F::STAGES;
+        v_full = k_empty + F::STAGES;
+        v_empty = v_full + F::STAGES;
     }
-    __device__ floatX *q() const { return reinterpret_cast<floatX *>(base); }
-    __device__ floatX *k(int s) const { return reinterpret_cast<floatX *>(base + F::Q_BYTES + 2 * s * F::KV_BYTES); }
+    __device__ floatX *q(int s) const { return reinterpret_cast<floatX *>(base + s * F::Q_BYTES); }
+    __device__ floatX *k(int s) const
+    {
+        return reinterpret_cast<floatX *>(base + F::Q_STAGES * F::Q_BYTES + 2 * s * F::KV_BYTES);
+    }
     __device__ floatX *v(int s) const { return k(s) + F::KV_BYTES / 2; }
 };
 
-/* Element offset of (row, col) of 64-column chunk `chunk` in a [chunks][ROWS][64] tile. */
-template <int ROWS>
-__device__ __forceinline__ int chunked_offset(int chunk, int row, int col) { return (chunk * ROWS + row) * 64 + col; }
+/* S (64 x BN per warpgroup) = Q rows [64 wg, 64 wg + 64) times K^T, issued (not waited). */
+template <int HD, int BM, int BN>
+__device__ __forceinline__ void issue_qk(float s[BN / 8][4], const floatX *q, const floatX *k, int wg)
+{
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+        wgmma_ss<BN, 0, 0>(s, wgmma_desc_k_major<BM>(q, kk, wg * 64), wgmma_desc_k_major<BN>(k, kk), kk > 0);
+}
 
-/* One online-softmax step for a warp's 16 rows (row[0], row[1]: this
-   thread's rows g and g + 8): the scores s of one kv tile (16 x 8*NT_S,
-   first key first_key) become P = exp2(s*scale_log2 - max) packed as bf16 A
-   fragments; the row max and sum move on and o is rescaled. Keys after a
-   row's query are masked when `mask`. */
-template <int NT_S, int NT_O>
-__device__ __forceinline__ void sm90_softmax_step(float s[NT_S][4], float o[NT_O][4], uint32_t p[NT_S / 2][4],
-                                                  float row_max[2], float row_sum[2], float scale_log2, bool mask,
-                                                  int first_key, const int row[2])
+/* O (64 x HD) += P (64 x BN, bf16 A fragments in registers) times V, issued (not waited). */
+template <int HD, int BN>
+__device__ __forceinline__ void issue_pv(float o[HD / 8][4], const uint32_t p[BN / 16][4], const floatX *v)
+{
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++)
+        wgmma_rs<HD, 1>(o, p[kk], wgmma_desc_mn_major<BN>(v, kk), 1);
+}
+
+/* The softmax of one kv tile for a warp's 16 rows (row[0], row[1]: this
+   thread's rows g and g + 8), in place: raw scores s (16 x 8*NT_S, first key
+   first_key) become p = exp2(s * scale_log2 - max) in fp32; the row max and
+   sum move on and alpha gets the factor that rescales the output rows. With
+   MASK, keys after a row's query are hidden. */
+template <int NT_S, bool MASK>
+__device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
+                                             float scale_log2, int first_key, const int row[2])
 {
     const int t = threadIdx.x % 4;
     float block_max[2] = {-INFINITY, -INFINITY};
@@ -96,48 +135,72 @@ __device__ __forceinline__ void sm90_softmax_step(float s[NT_S][4], float o[NT_O
     for (int n = 0; n < NT_S; n++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float v = s[n][e] * scale_log2;
-            if (mask && attention_masked(first_key + n * 8 + 2 * t + (e % 2), row[e / 2])) v = -INFINITY;
-            s[n][e] = v;
-            block_max[e / 2] = fmaxf(block_max[e / 2], v);
+            if (MASK && attention_masked(first_key + n * 8 + 2 * t + (e % 2), row[e / 2])) s[n][e] = -INFINITY;
+            block_max[e / 2] = fmaxf(block_max[e / 2], s[n][e]);
         }
     }
-    float alpha[2], base[2];
+    float base[2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) alpha[r] = online_softmax_update(&row_max[r], &row_sum[r], quad_max(block_max[r]), &base[r]);
-    scale_acc_rows<NT_O>(o, alpha);
+    for (int r = 0; r < 2; r++) /* scale_log2 > 0: the max of scaled scores is the scaled max */
+        alpha[r] = online_softmax_update(&row_max[r], &row_sum[r], quad_max(block_max[r]) * scale_log2, &base[r]);
 #pragma unroll
     for (int n = 0; n < NT_S; n++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            s[n][e] = exp2f(s[n][e] - base[e / 2]);
+            s[n][e] = exp2f(fmaf(s[n][e], scale_log2, -base[e / 2]));
             row_sum[e / 2] += s[n][e];
         }
     }
-    acc_to_a_frags<NT_S>(p, s);
 }
 
-template <int HD>
-__global__ void __launch_bounds__(AttnSm90Forward<HD>::THREADS, 1)
+template <int NT_S>
+__device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
+                                             float scale_log2, int first_key, const int row[2], bool mask)
+{
+    if (mask)
+        sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
+    else
+        sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
+}
+
+/* Ping-pong between the two consumer warpgroups: named barrier 1 + wg means
+   "warpgroup wg may issue". A warpgroup waits for its turn, issues its
+   wgmmas and hands the turn over, so one warpgroup's softmax runs while the
+   other's products use the tensor cores. */
+template <bool PINGPONG>
+__device__ __forceinline__ void mma_turn_begin(int wg)
+{
+    if (PINGPONG) named_barrier_sync(1 + wg, 256);
+}
+template <bool PINGPONG>
+__device__ __forceinline__ void mma_turn_end(int wg)
+{
+    if (PINGPONG) named_barrier_arrive(1 + (wg ^ 1), 256);
+}
+
+template <typename F>
+__global__ void __launch_bounds__(F::THREADS, 1)
     attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map, floatX *out, float *lse,
                                   const AttentionTile *tiles, const int *tile_count, int N, int NH, int NKV)
 {
 #if PACKLM_SM90_DEVICE
-    using F = AttnSm90Forward<HD>;
-    constexpr int BM = F::BM, BN = F::BN, STAGES = F::STAGES;
+    constexpr int HD = F::HD, BM = F::BM, BN = F::BN, STAGES = F::STAGES;
     constexpr int NT_S = BN / 8, NT_O = HD / 8;
     extern __shared__ unsigned char attention_sm90_smem[];
-    const AttnSm90Smem<HD> sm(attention_sm90_smem);
+    const AttnSm90Smem<F> sm(attention_sm90_smem);
     const int items = *tile_count * NH, warpgroup = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
         tma_prefetch_map(&qkv_map);
-        mbarrier_init(sm.q_full, 1);
-        mbarrier_init(sm.q_empty, 256);
+        for (int s = 0; s < F::Q_STAGES; s++) {
+            mbarrier_init(&sm.q_full[s], 1);
+            mbarrier_init(&sm.q_empty[s], 256);
+        }
         for (int s = 0; s < STAGES; s++) {
             mbarrier_init(&sm.k_full[s], 1);
+            mbarrier_init(&sm.k_empty[s], 256);
             mbarrier_init(&sm.v_full[s], 1);
-            mbarrier_init(&sm.kv_empty[s], 256);
+            mbarrier_init(&sm.v_empty[s], 256);
         }
         mbarrier_init_fence();
     }
@@ -146,21 +209,28 @@ __global__ void __launch_bounds__(AttnSm90Forward<HD>::THREADS, 1)
     if (warpgroup == 0) { /* ------------------------------------ producer */
         setmaxnreg_dec<40>();
         if (threadIdx.x != 0) return;
-        int step = 0; /* kv tiles loaded so far: stage step % STAGES, its use step / STAGES */
-        for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, n++) {
+        RingSlot<F::Q_STAGES> q_slot;
+        RingSlot<STAGES> k_slot, v_slot;
+        /* one K or V tile into the next buffer of its ring once the consumers freed it */
+        auto load = [&](RingSlot<STAGES> &slot, uint64_t *full, uint64_t *empty, floatX *dst, int key0, int col) {
+            mbarrier_wait(&empty[slot.stage()], slot.phase() ^ 1);
+            mbarrier_expect_tx(&full[slot.stage()], F::KV_BYTES);
+            tma_load_3d(dst, &qkv_map, &full[slot.stage()], 0, key0, col / 64);
+            slot.count++;
+        };
+        for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
             const AttentionTile tile = tiles[item / NH];
             const int h = item % NH, kvh = h / (NH / NKV);
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
-            mbarrier_wait(sm.q_empty, (n & 1) ^ 1);
-            mbarrier_expect_tx(sm.q_full, F::Q_BYTES);
-            tma_load_3d(sm.q(), &qkv_map, sm.q_full, 0, tile.start, h * HD / 64);
-            for (int j = 0; j < num_kv; j++, step++) {
-                const int s = step % STAGES, key0 = tile.seg_start + j * BN;
-                mbarrier_wait(&sm.kv_empty[s], ((step / STAGES) & 1) ^ 1);
-                mbarrier_expect_tx(&sm.k_full[s], F::KV_BYTES);
-                tma_load_3d(sm.k(s), &qkv_map, &sm.k_full[s], 0, key0, attention_k_column(NH, kvh, HD) / 64);
-                mbarrier_expect_tx(&sm.v_full[s], F::KV_BYTES);
-                tma_load_3d(sm.v(s), &qkv_map, &sm.v_full[s], 0, key0, attention_v_column(NH, NKV, kvh, HD) / 64);
+            const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
+            const int qs = q_slot.stage();
+            mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);
+            mbarrier_expect_tx(&sm.q_full[qs], F::Q_BYTES);
+            tma_load_3d(sm.q(qs), &qkv_map, &sm.q_full[qs], 0, tile.start, h * HD / 64);
+            for (int j = 0; j <= num_kv; j++) { /* V tile j - 1 after K tile j: the consumers use V a step later */
+                const int key0 = tile.seg_start + j * BN;
+                if (j < num_kv) load(k_slot, sm.k_full, sm.k_empty, sm.k(k_slot.stage()), key0, k_col);
+                if (j > 0) load(v_slot, sm.v_full, sm.v_empty, sm.v(v_slot.stage()), key0 - BN, v_col);
             }
         }
         return;
@@ -170,45 +240,75 @@ __global__ void __launch_bounds__(AttnSm90Forward<HD>::THREADS, 1)
     setmaxnreg_inc<232>();
     const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
     const float scale_log2 = ATTN_LOG2E / sqrtf((float)HD);
-    int step = 0;
-    for (int item = blockIdx.x, n = 0; item < items; item += gridDim.x, n++) {
+    if (F::PINGPONG && wg == 1) named_barrier_arrive(1, 256); /* warpgroup 0 issues first */
+    RingSlot<F::Q_STAGES> q_slot;
+    RingSlot<STAGES> k_slot, v_slot;
+    for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
         const AttentionTile tile = tiles[item / NH];
         const int h = item % NH;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         const int row0 = tile.start + wg * 64 + warp * 16; /* this warp's 16 rows */
         const int row[2] = {row0 + g, row0 + g + 8};
 
-        float o[NT_O][4], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+        float o[NT_O][4], s[NT_S][4], alpha[2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+        uint32_t p[NT_S / 2][4];
         zero_acc<NT_O>(o);
-        mbarrier_wait(sm.q_full, n & 1);
-        for (int j = 0; j < num_kv; j++, step++) {
-            const int s = step % STAGES, phase = (step / STAGES) & 1;
-            mbarrier_wait(&sm.k_full[s], phase);
-            float sc[NT_S][4];
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < HD / 16; kk++) /* k step kk: chunk kk / 4, columns 16 * (kk % 4) onwards */
-                wgmma_ss<BN, 0, 0>(sc, wgmma_desc(sm.q() + chunked_offset<BM>(kk / 4, wg * 64, (kk % 4) * 16), 0),
-                                   wgmma_desc(sm.k(s) + chunked_offset<BN>(kk / 4, 0, (kk % 4) * 16), 0), kk > 0);
-            wgmma_commit();
-            wgmma_wait<0>();
-            wgmma_keep<NT_S>(sc);
-            if (j == num_kv - 1) mbarrier_arrive(sm.q_empty); /* Q no longer read by this thread's warpgroup */
+        const floatX *q = sm.q(q_slot.stage());
+        mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
 
-            uint32_t p[NT_S / 2][4];
-            sm90_softmax_step<NT_S, NT_O>(sc, o, p, row_max, row_sum, scale_log2, j == num_kv - 1,
-                                          tile.seg_start + j * BN, row);
-
-            mbarrier_wait(&sm.v_full[s], phase);
+        /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
+           the softmax of S_j runs while the P V product is still on the
+           tensor cores, and O is rescaled once that product is done. The
+           first step has no P V yet, a last one only P V. */
+        auto k_done = [&](int j) { /* S_j landed in registers: free K_j (and Q after the last), softmax */
+            mbarrier_arrive(&sm.k_empty[k_slot.stage()]);
+            k_slot.count++;
+            if (j == num_kv - 1) mbarrier_arrive(&sm.q_empty[q_slot.stage()]);
+            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row,
+                               j == num_kv - 1);
+        };
+        auto v_done = [&]() {
+            mbarrier_arrive(&sm.v_empty[v_slot.stage()]);
+            v_slot.count++;
+        };
+        mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
+        mma_turn_begin<F::PINGPONG>(wg);
+        wgmma_fence();
+        issue_qk<HD, BM, BN>(s, q, sm.k(k_slot.stage()), wg);
+        wgmma_commit();
+        mma_turn_end<F::PINGPONG>(wg);
+        wgmma_wait<0>();
+        wgmma_keep<NT_S>(s);
+        k_done(0);
+        acc_to_a_frags<NT_S>(p, s);
+        for (int j = 1; j < num_kv; j++) {
+            mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
+            mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
+            mma_turn_begin<F::PINGPONG>(wg);
             wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < BN / 16; kk++)
-                wgmma_rs<HD, 1>(o, p[kk], wgmma_desc(sm.v(s) + chunked_offset<BN>(0, kk * 16, 0), BN * 128), 1);
+            issue_qk<HD, BM, BN>(s, q, sm.k(k_slot.stage()), wg);
             wgmma_commit();
+            issue_pv<HD, BN>(o, p, sm.v(v_slot.stage()));
+            wgmma_commit();
+            mma_turn_end<F::PINGPONG>(wg);
+            wgmma_wait<1>(); /* S_j done; P_{j-1} V_{j-1} may still run */
+            wgmma_keep<NT_S>(s);
+            k_done(j);
             wgmma_wait<0>();
             wgmma_keep<NT_O>(o);
-            mbarrier_arrive(&sm.kv_empty[s]);
+            v_done();
+            scale_acc_rows<NT_O>(o, alpha);
+            acc_to_a_frags<NT_S>(p, s);
         }
+        mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
+        mma_turn_begin<F::PINGPONG>(wg);
+        wgmma_fence();
+        issue_pv<HD, BN>(o, p, sm.v(v_slot.stage()));
+        wgmma_commit();
+        mma_turn_end<F::PINGPONG>(wg);
+        wgmma_wait<0>();
+        wgmma_keep<NT_O>(o);
+        v_done();
 
         float inv_sum[2];
 #pragma unroll
@@ -220,18 +320,19 @@ __global__ void __launch_bounds__(AttnSm90Forward<HD>::THREADS, 1)
         scale_acc_rows<NT_O>(o, inv_sum);
         store_rows<HD>(out + h * HD, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end);
     }
+    if (F::PINGPONG && wg == 0) named_barrier_sync(1, 256); /* the turn warpgroup 1 handed back last */
 #endif
 }
 
-template <int HD>
+template <typename F>
 static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens,
                                           int num_segments, int max_seqlen, int N, int NH, int NKV, void *workspace,
                                           cudaStream_t s)
 {
-    using F = AttnSm90Forward<HD>;
+    constexpr int HD = F::HD;
     static bool smem_set = false;
     static int sm_count = 0;
-    attention_allow_smem(attention_forward_sm90_kernel<HD>, F::smem_bytes, &smem_set);
+    attention_allow_smem(attention_forward_sm90_kernel<F>, F::smem_bytes, &smem_set);
     if (!sm_count) {
         int device;
         cudaCheck(cudaGetDevice(&device));
@@ -242,7 +343,7 @@ static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX 
     const CUtensorMap map = tma_map_rows(qkv, N, width, width, F::BM, HD / 64);
     const size_t items = (size_t)table.grid_tiles * NH; /* upper bound: blocks stop at the real count */
     const unsigned grid = (unsigned)(items < (size_t)sm_count ? items : (size_t)sm_count);
-    attention_forward_sm90_kernel<HD>
+    attention_forward_sm90_kernel<F>
         <<<grid, F::THREADS, F::smem_bytes, s>>>(map, out, lse, table.tiles, table.count, N, NH, NKV);
     cudaCheckLaunch();
 }
@@ -254,11 +355,11 @@ static void attention_forward_sm90(floatX *out, float *lse, const floatX *qkv, c
                                    cudaStream_t s)
 {
     if (HD == 64)
-        attention_forward_sm90_launch<64>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
-                                          workspace, s);
+        attention_forward_sm90_launch<AttnSm90Forward<64>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N,
+                                                           NH, NKV, workspace, s);
     else
-        attention_forward_sm90_launch<128>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
-                                           workspace, s);
+        attention_forward_sm90_launch<AttnSm90Forward<128>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N,
+                                                            NH, NKV, workspace, s);
 }
 
 #endif /* PACKLM_ATTENTION_SM90_CUH */

@@ -10,21 +10,24 @@
  *                  matrix, columns cut in 64-wide chunks, 128-byte swizzle),
  *                  tma_prefetch_map, tma_load_3d
  *   wgmma:         wgmma_desc (smem matrix descriptor, 128-byte swizzle),
+ *                  wgmma_desc_k_major / wgmma_desc_mn_major (k-step kk of a
+ *                  chunked tile, see below),
  *                  wgmma_fence, wgmma_commit, wgmma_wait<N>, wgmma_keep
  *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
  *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
  *   registers:     setmaxnreg_inc<R>, setmaxnreg_dec<R>
  *   named barriers: named_barrier_sync, named_barrier_arrive
+ *   RingSlot<STAGES>: buffer index and barrier parity of a multi-stage ring
  *
  * Layout convention (what tma_map_rows writes and wgmma_desc reads): a tile
  * of R rows x C columns of bf16 lies in shared memory as C/64 chunks of
  * [R][64], each 64-element row (128 bytes) 128-byte swizzled; the tile starts
  * on a 1024-byte boundary. As a wgmma operand such a tile is
  *   K-major (the reduction runs along the 64-wide rows, e.g. Q or K in Q K^T):
- *     descriptor at chunk kk/4, byte offset 32 * (kk % 4) for k-step kk;
+ *     k-step kk starts in chunk kk/4 at byte 32 * (kk % 4) (wgmma_desc_k_major);
  *   MN-major (the reduction runs down the rows, e.g. V in P V, TB = 1):
- *     descriptor at row 16 * kk (2048 bytes per k-step), leading byte offset
- *     R * 128 (the distance between 64-column chunks).
+ *     k-step kk starts at row 16 * kk, leading byte offset R * 128 (the
+ *     distance between 64-column chunks) (wgmma_desc_mn_major).
  * Accumulators use the mma.sync C layout of mma.cuh per warp: warp w of the
  * warpgroup owns rows 16w..16w+15, float d[N/8][4] as in zero_acc/scale_acc_rows;
  * the register A operand of wgmma_rs is the mma.sync A fragment (acc_to_a_frags).
@@ -61,7 +64,10 @@ __device__ __forceinline__ void mbarrier_init(uint64_t *bar, int count)
 }
 
 /* Make barrier initializations visible to the async proxy (TMA) before first use. */
-__device__ __forceinline__ void mbarrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbarrier_init_fence()
+{
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
 
 /* One arrival on the barrier's current phase. */
 __device__ __forceinline__ void mbarrier_arrive(uint64_t *bar)
@@ -154,6 +160,20 @@ __device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leadin
            ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
 }
 
+/* k-step kk (16 reduction columns) of a K-major [chunks][ROWS][64] tile, from row `row` on. */
+template <int ROWS>
+__device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk, int row = 0)
+{
+    return wgmma_desc(tile + ((kk / 4) * ROWS + row) * 64 + (kk % 4) * 16, 0);
+}
+
+/* k-step kk (reduction rows 16 kk .. 16 kk + 15) of an MN-major [chunks][ROWS][64] tile. */
+template <int ROWS>
+__device__ __forceinline__ uint64_t wgmma_desc_mn_major(const __nv_bfloat16 *tile, int kk)
+{
+    return wgmma_desc(tile + kk * 16 * 64, ROWS * 128);
+}
+
 /* Registers written before this point are ready for the next wgmma. */
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 
@@ -197,12 +217,14 @@ __device__ __forceinline__ void wgmma_ss(float d[N / 8][4], uint64_t a, uint64_t
     static_assert(N == 64 || N == 128, "wgmma_ss: N is 64 or 128");
     if constexpr (N == 64)
         asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_R32 ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " WGMMA_R32
+                     ", %32, %33, p, 1, 1, %35, %36;\n}\n"
                      : WGMMA_D32
                      : "l"(a), "l"(b), "r"(accumulate), "n"(TA), "n"(TB));
     else
         asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_R64 ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " WGMMA_R64
+                     ", %64, %65, p, 1, 1, %67, %68;\n}\n"
                      : WGMMA_D64
                      : "l"(a), "l"(b), "r"(accumulate), "n"(TA), "n"(TB));
 }
@@ -250,5 +272,15 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads)
 {
     asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
+
+/* A position in a ring of STAGES buffers: after `count` tiles went through,
+   the next one uses buffer stage(), whose barriers are on the phase of
+   parity phase(). */
+template <int STAGES>
+struct RingSlot {
+    int count = 0;
+    __device__ int stage() const { return count % STAGES; }
+    __device__ uint32_t phase() const { return (count / STAGES) & 1; }
+};
 
 #endif /* PACKLM_HOPPER_CUH */
