@@ -522,7 +522,7 @@ int main(int argc, char **argv)
     GpuModel model;
     dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);
     dist_opt_range(&dist, &opt_offset, &opt_size);
-    gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.deterministic, tc.recompute);
+    gpu_model_create(&model, &cfg, tc.B, tc.T, opt_offset, opt_size, tc.recompute);
     gpu_model_set_params(&model, host_params);
     model.grads_ready = dist_grads_ready; /* each layer's gradients start their reduction as soon as they are final */
     model.grads_ready_ctx = &dist;

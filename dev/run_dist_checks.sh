@@ -46,7 +46,7 @@ if ! ls data/fortunes_train_*.bin >/dev/null 2>&1; then
         python3 dev/data/synth_shards.py --out "$WORK/data" --tokens 2000000 >"$LOGS/synth.log" 2>&1
     DATA=(-i "$WORK/data/synth_train_*.bin" -j "")
 fi
-ARGS=(-e "gpt2:d12,L=2,C=128,NH=2" -b 4 -t 128 -d 1024 -x 10 -u 2 -l 1e-3 -v 0 -s 0 -n 5 --deterministic 1 --seed 7 "${DATA[@]}")
+ARGS=(-e "gpt2:d12,L=2,C=128,NH=2" -b 4 -t 128 -d 1024 -x 10 -u 2 -l 1e-3 -v 0 -s 0 -n 5 --seed 7 "${DATA[@]}")
 MPIRUN=(mpirun --allow-run-as-root -np 1 -x NCCL_NVLS_ENABLE -x NCCL_DEBUG)
 train() { # name, launcher... : 10 steps into $WORK/name
     local name=$1

@@ -60,7 +60,7 @@ tests)
 resume)
     # run A: 20 steps straight; run B: the same, then its step-20 checkpoint is
     # removed and -y 1 continues from step 10: logs and final models must match
-    tiny="-e gpt2:d2,C=128,NH=2 -b 4 -t 256 -d 2048 -x 20 -u 2 -n 10 -nk 0 -v 10 -m 2 -s 0 --deterministic 1 $data"
+    tiny="-e gpt2:d2,C=128,NH=2 -b 4 -t 256 -d 2048 -x 20 -u 2 -n 10 -nk 0 -v 10 -m 2 -s 0 $data"
     rm -rf /tmp/resA /tmp/resB
     ./train_gpt $tiny -o /tmp/resA >"$OUT/resume_A.log" 2>&1 &&
     ./train_gpt $tiny -o /tmp/resB >"$OUT/resume_B.log" 2>&1 &&
@@ -112,7 +112,7 @@ train)
 bench)
     bench_header
     bench gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
-    bench gpt2_124M_T1024_B32_docmask_determ -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --deterministic 1
+    bench gpt2_124M_T1024_B32_docmask_determ -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
     bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
     bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
     bench llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 8

@@ -69,7 +69,8 @@
  * recomputes S and dP once more (7 tile products instead of 5) but needs no
  * fp32 dq buffer and no atomics. Every
  * gradient element is thus written once by one block in a fixed order: the
- * backward is bit-identical run to run whatever the `deterministic` flag says.
+ * backward is bit-identical run to run, so there is no faster
+ * non-deterministic mode to choose.
  *
  * The Hopper pipeline (sm90 path, attention_sm90.cuh and
  * attention_sm90_bwd.cuh; the instructions are wrapped in hopper.cuh). The
@@ -203,9 +204,8 @@ static void attention_forward(floatX *out, float *lse, const floatX *qkv, const 
 
 static void attention_backward(floatX *dqkv, const floatX *dout, const floatX *qkv, const floatX *out,
                                const float *lse, const int *cu_seqlens, int num_segments, int max_seqlen, int N,
-                               int NH, int NKV, int HD, void *workspace, int deterministic, cudaStream_t s)
+                               int NH, int NKV, int HD, void *workspace, cudaStream_t s)
 {
-    (void)deterministic; /* always deterministic: see the comment at the top */
     attention_check_shape("attention_backward", NH, NKV, HD);
     if (N <= 0 || num_segments <= 0) return;
     if (attention_active_path() == ATTENTION_PATH_SM90) {

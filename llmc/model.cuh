@@ -64,7 +64,6 @@ typedef struct {
     ParamLayout layout;
     int B, T;               /* capacity: at most B*T tokens per micro-batch */
     size_t opt_offset, opt_size;
-    int deterministic;      /* deterministic attention backward */
     int recompute;          /* 0: keep every activation; 1: recompute fch_act; 2: also ln1, ln2 */
     cudaStream_t stream;
     GradsReadyFn grads_ready; /* NULL: nobody is told */
@@ -202,7 +201,7 @@ static void model_die_out_of_memory(const GpuModel *m, size_t need, size_t avail
  * gpu_model_set_params.
  */
 static void gpu_model_create(GpuModel *m, const ModelConfig *cfg, int B, int T, size_t opt_offset, size_t opt_size,
-                             int deterministic, int recompute)
+                             int recompute)
 {
     memset(m, 0, sizeof(*m));
     m->cfg = *cfg;
@@ -211,7 +210,6 @@ static void gpu_model_create(GpuModel *m, const ModelConfig *cfg, int B, int T, 
     m->T = T;
     m->opt_offset = opt_offset;
     m->opt_size = opt_size;
-    m->deterministic = deterministic;
     m->recompute = recompute;
     if (recompute < 0 || recompute > 2) die("activation recompute level %d: use 0, 1 or 2", recompute);
     if (opt_offset + opt_size > m->layout.total)
@@ -483,7 +481,7 @@ static void gpu_model_backward(GpuModel *m)
         matmul_backward(m->dnorm, GRAD(PARAM_ATTPROJW, l), GRAD(PARAM_ATTPROJB, l), m->dresid, atty,
                         PARAM(PARAM_ATTPROJW, l), m->bias_scratch, N, C, C, NULL, NULL, s);
         attention_backward(m->dbig, m->dnorm, qkv, atty, LAYER_ACT(m, m->lse, l, NH), m->cu_seqlens,
-                           m->num_segments, m->max_seqlen, N, NH, NKV, HD, m->attention_workspace, m->deterministic, s);
+                           m->num_segments, m->max_seqlen, N, NH, NKV, HD, m->attention_workspace, s);
         if (!gpt2) rope_backward(m->dbig, m->pos, N, NH, NKV, HD, model_rope_params(c), s);
         matmul_backward(m->dnorm, GRAD(PARAM_QKVW, l), GRAD(PARAM_QKVB, l), m->dbig, ln1, PARAM(PARAM_QKVW, l),
                         m->bias_scratch, N, C, QKV, NULL, NULL, s);

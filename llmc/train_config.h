@@ -6,7 +6,7 @@
  * Flags follow llm.c's train_gpt2.cu where the meaning is the same
  * (-i -j -e -o -b -t -d -x -l -u -q -k -c -v -m -s -g -n -nk -y -z -r),
  * plus long flags for packlm's own settings (--packing, --doc-mask, --seed,
- * --grad-clip, --dump-batches, --dump-grads, --deterministic, --max-skips,
+ * --grad-clip, --dump-batches, --dump-grads, --max-skips,
  * --check).
  *
  * Each flag is one row of the table TRAIN_FLAGS (name, kind of value, the
@@ -70,7 +70,6 @@ typedef struct {
     int doc_mask;               /* --doc-mask 1: attention stays inside documents; 0: causal over rows */
     unsigned long long seed;    /* --seed: init, data order, stochastic rounding */
     float grad_clip;            /* --grad-clip: global-norm clip (0 = off) */
-    int deterministic;          /* --deterministic 1: bit-identical reruns (deterministic attention backward) */
     int max_skips;              /* --max-skips: abort after this many non-finite steps in a row */
     int check_only;             /* --check: validate everything that needs no GPU, print the plan, exit */
 } TrainConfig;
@@ -104,7 +103,6 @@ static inline void train_config_defaults(TrainConfig *c, Trainer trainer)
         c->lr = 6e-4f;
         c->sample_every = 100;
         c->sample_tokens = 64;
-        c->deterministic = 1;
         c->rendezvous = ".";
         c->dist_timeout = 600.0f;
     } else { /* a tiny model that trains in seconds on two cores */
@@ -174,8 +172,6 @@ static const TrainFlag TRAIN_FLAGS[] = {
     TRAIN_FLAG(NULL, "--grad-clip", FLAG_FLOAT, grad_clip, 0.0, 1e9, TRAINER_BOTH, "G",
                "clip the global gradient norm to G, 0 = off"),
     TRAIN_FLAG(NULL, "--seed", FLAG_U64, seed, 0, 1L << 62, TRAINER_BOTH, "S", "init, data order and rounding seed"),
-    TRAIN_FLAG(NULL, "--deterministic", FLAG_INT, deterministic, 0, 1, TRAINER_GPU, "1|0",
-               "has nothing to switch: every kernel, attention included, is bit-identical run to run"),
     TRAIN_FLAG(NULL, "--max-skips", FLAG_INT, max_skips, 1, 1000000, TRAINER_BOTH, "K",
                "end the run after K non-finite steps in a row"),
     TRAIN_FLAG("evaluation and output", "-v", FLAG_INT, val_every, 0, 1000000000L, TRAINER_BOTH, "N",

@@ -79,7 +79,7 @@ static void make_gpu_model(GpuModel *m, const ModelConfig *cfg, const uint16_t *
 {
     ParamLayout layout;
     param_layout_init(&layout, cfg);
-    gpu_model_create(m, cfg, B, T, 0, layout.total, 1, recompute);
+    gpu_model_create(m, cfg, B, T, 0, layout.total, recompute);
     gpu_model_set_params(m, bits);
     poison_activations(m);
 }

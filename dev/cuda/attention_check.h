@@ -101,7 +101,7 @@ static void attn_run_forward(AttnProblem &p, cudaStream_t s = 0)
 static void attn_run_backward(AttnProblem &p, cudaStream_t s = 0)
 {
     attention_backward(p.d_dqkv, p.d_dout, p.d_qkv, p.d_out, p.d_lse, p.d_cu, p.S, p.max_seqlen, p.N, p.NH, p.NKV,
-                       p.HD, p.d_ws, 1, s);
+                       p.HD, p.d_ws, s);
 }
 
 static size_t count_non_finite(const std::vector<float> &x)

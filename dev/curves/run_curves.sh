@@ -18,7 +18,7 @@
 #
 # Each run: CURVE_STEPS (1000) steps of 64 x 1024 tokens (65.5M tokens, 1.95
 # epochs of the 33.6M training tokens), lr 6e-4, 40 warmup steps, cosine to 10%,
-# val loss on 16 val batches every 25 steps, --deterministic 1.
+# val loss on 16 val batches every 25 steps.
 # RUNS picks the runs (default: all six; a device call fits three), so the work
 # can be spread over calls; every call ends by comparing and plotting whatever
 # runs OUTDIR holds. With RERUN_SECONDS > 0, bestfit_mask is also started again
@@ -56,7 +56,7 @@ train() { # train NAME [extra flags]; LAUNCH prefixes the command
     shift
     $LAUNCH ./train_gpt -e gpt2:d12 -i "$CORPUS/linux_docs_train_*.bin" -j "$CORPUS/linux_docs_val_*.bin" \
         -b 32 -t 1024 -d 65536 -x "$STEPS" -u 40 -l 6e-4 -q 0.1 -k cosine -c 0.1 -v 25 -m 16 -s 0 \
-        --seed 1337 --deterministic 1 -o "$OUT_DIR/$name" "$@" >"$OUT_DIR/$name.txt" 2>&1
+        --seed 1337 -o "$OUT_DIR/$name" "$@" >"$OUT_DIR/$name.txt" 2>&1
 }
 
 for name in $RUNS; do
