@@ -13,7 +13,7 @@
  * usage: attention_backward [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]
  *                           [--length-seed N] [--report FILE]
  *   --path P       run on path P only (repeatable)
- *   --small        one small GQA case only (for compute-sanitizer)
+ *   --small        two small GQA cases only (for compute-sanitizer)
  *   --bench-only I no checks, benchmark shape I (0..3; -1 all) only (for ncu)
  *   --length-seed N  seed of the benchmark's packed document lengths
  *   --report FILE  write the packed lengths and our timings for
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
                    "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes,\n"
                    "on every kernel path the card runs (sm80; sm90 on an sm_90a build on a 9.0 card).\n"
                    "  --path P       only path P (sm80 or sm90; repeatable)\n"
-                   "  --small        one small case only, no benchmark (for compute-sanitizer)\n"
+                   "  --small        two small cases only, no benchmark (for compute-sanitizer)\n"
                    "  --bench-only I no checks; benchmark shape I (0..3; -1: all) only (for ncu)\n"
                    "  --length-seed N  seed of the benchmark's packed document lengths\n"
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
@@ -52,30 +52,13 @@ int main(int argc, char **argv)
             length_seed = (uint64_t)parse_long_or_die(argv[++i], "--length-seed");
         } else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report_path = argv[++i];
-        } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) {
-            const AttentionPath path = attn_parse_path(argv[0], argv[++i]);
-            if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
-            attention_select_path(path); /* a path the card cannot run dies here, saying why */
-            paths.push_back(path);
-        } else {
+        } else if (!attn_path_option(argc, argv, &i, &paths)) {
             attn_common_option_or_die(argc, argv, &i, &bench);
         }
     }
     if (paths.empty()) paths = attn_available_paths();
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    for (AttentionPath path : paths) {
-        attention_select_path(path);
-        if (small) {
-            AttnProblem p = attn_problem_create({70, 1, 3, 64, 20}, 4, 2, 64, &rng);
-            attn_check_problem("small gqa 2:1 hd64", p, 1);
-            attn_problem_free(p);
-            AttnProblem q = attn_problem_create({5, 66, 33}, 2, 1, 128, &rng);
-            attn_check_problem("small gqa 2:1 hd128", q, 1);
-            attn_problem_free(q);
-        } else if (!skip_checks) {
-            attn_check_all(1, &rng);
-        }
-    }
+    if (!skip_checks) attn_check_paths(paths, 1, small, &rng);
     if (bench && !small) {
         FILE *report = report_path ? fopen_or_die(report_path, "w") : NULL;
         attn_benchmark(1, only_shape, length_seed, &rng, report, paths);

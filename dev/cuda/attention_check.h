@@ -279,6 +279,39 @@ static AttentionPath attn_parse_path(const char *prog, const char *name)
     return ATTENTION_PATH_AUTO;
 }
 
+/* At argv[*i]: "--path sm80|sm90" appends that path to *paths (a path this
+   card or binary cannot run dies here, saying why) and returns 1, *i
+   advanced past the value; anything else returns 0. */
+static int attn_path_option(int argc, char **argv, int *i, std::vector<AttentionPath> *paths)
+{
+    if (strcmp(argv[*i], "--path") != 0 || *i + 1 >= argc) return 0;
+    const AttentionPath path = attn_parse_path(argv[0], argv[++*i]);
+    if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
+    attention_select_path(path);
+    paths->push_back(path);
+    return 1;
+}
+
+/* The checks of a dev program on each of `paths`: two small GQA cases whose
+   lengths cross 64- and 128-row tiles (`small`, for compute-sanitizer), or
+   every case of attn_check_all; forward only or forward and backward. */
+static void attn_check_paths(const std::vector<AttentionPath> &paths, int backward, int small, Rng *rng)
+{
+    for (AttentionPath path : paths) {
+        attention_select_path(path);
+        if (!small) {
+            attn_check_all(backward, rng);
+            continue;
+        }
+        AttnProblem p = attn_problem_create({70, 1, 3, 129, 20}, 4, 2, 64, rng);
+        attn_check_problem("small gqa 2:1 hd64", p, backward);
+        attn_problem_free(p);
+        AttnProblem q = attn_problem_create({5, 130, 33, 257}, 2, 1, 128, rng);
+        attn_check_problem("small gqa 2:1 hd128", q, backward);
+        attn_problem_free(q);
+    }
+}
+
 /* ---------------------------------------------------------- benchmark */
 
 /* Documents with log-normal lengths (median ~400, mean ~650) packed in stream

@@ -39,30 +39,13 @@ int main(int argc, char **argv)
             if (only_shape < -1 || only_shape >= ATTN_BENCH_SHAPES)
                 die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
             skip_checks = 1;
-        } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) {
-            const AttentionPath path = attn_parse_path(argv[0], argv[++i]);
-            if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
-            attention_select_path(path); /* a path the card cannot run dies here, saying why */
-            paths.push_back(path);
-        } else {
+        } else if (!attn_path_option(argc, argv, &i, &paths)) {
             attn_common_option_or_die(argc, argv, &i, &bench);
         }
     }
     if (paths.empty()) paths = attn_available_paths();
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    for (AttentionPath path : paths) {
-        attention_select_path(path);
-        if (small) {
-            AttnProblem p = attn_problem_create({70, 1, 3, 129, 20}, 4, 2, 64, &rng);
-            attn_check_problem("small gqa 2:1 hd64", p, 0);
-            attn_problem_free(p);
-            AttnProblem q = attn_problem_create({5, 130, 33, 257}, 2, 1, 128, &rng);
-            attn_check_problem("small gqa 2:1 hd128", q, 0);
-            attn_problem_free(q);
-        } else if (!skip_checks) {
-            attn_check_all(0, &rng);
-        }
-    }
+    if (!skip_checks) attn_check_paths(paths, 0, small, &rng);
     if (bench && !small) attn_benchmark(0, only_shape, ATTN_BENCH_LENGTH_SEED, &rng, NULL, paths);
     return test_summary();
 }
