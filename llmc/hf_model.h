@@ -347,17 +347,8 @@ static inline int hf_config_llama(const char *path, const JsonValue *root, Model
 static inline int hf_config_read(const char *path, ModelConfig *c, char *err)
 {
     memset(c, 0, sizeof(*c));
-    FILE *f = fopen(path, "rb");
-    if (!f) return st_error(err, "'%s': cannot open: %s", path, strerror(errno));
-    ByteBuf text = {0};
-    int ch;
-    while ((ch = fgetc(f)) != EOF) byte_buf_push(&text, (unsigned char)ch);
-    fclose(f);
     JsonValue root;
-    size_t where = 0;
-    const char *bad = json_parse(text.bytes, text.len, &root, &where);
-    free(text.bytes);
-    if (bad) return st_error(err, "'%s': not valid JSON: %s at byte %zu", path, bad, where);
+    if (!st_read_json(path, &root, err)) return 0;
     const char *type = hf_config_string(&root, "model_type");
     int ok;
     if (type && strcmp(type, "gpt2") == 0) ok = hf_config_gpt2(path, &root, c, err);

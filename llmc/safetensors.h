@@ -17,6 +17,7 @@
  *   st_open(path, &file, err) / st_close       the same on a file (mmap)
  *   st_model_open(dir, &model, err)            model.safetensors or the index + shards
  *   st_model_find(&model, name)                the tensor or NULL
+ *   st_read_json(path, &root, err)             a whole JSON file (config.json, the index)
  *   st_tensor_read_bf16(file, tensor, shape, ndim, out, err)
  *                                              F32 / BF16 / F16 -> bf16 bits, checking the shape
  * Writing (dies naming the file; written to NAME.tmp, fsync'ed, renamed):
@@ -267,21 +268,27 @@ static inline int st_model_add_file(StModel *m, const char *dir, const char *fil
     return 1;
 }
 
+/* A whole JSON file (config.json, an index) into *root; 0 and a message naming the file otherwise. */
+static inline int st_read_json(const char *path, JsonValue *root, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return st_error(err, "'%s': cannot open: %s", path, strerror(errno));
+    ByteBuf text = {0};
+    int ch, ok = 1;
+    while (ok && (ch = fgetc(f)) != EOF) ok = byte_buf_push(&text, (unsigned char)ch);
+    fclose(f);
+    size_t where = 0;
+    const char *bad = ok ? json_parse(text.bytes, text.len, root, &where) : "out of memory";
+    free(text.bytes);
+    if (bad) return st_error(err, "'%s': not valid JSON: %s at byte %zu", path, bad, where);
+    return 1;
+}
+
 /* The index's weight map: open every shard it names, and check each named tensor is in its shard. */
 static inline int st_model_open_index(const char *dir, const char *index_path, StModel *m, char *err)
 {
-    FILE *fp = fopen(index_path, "rb");
-    if (!fp) return st_error(err, "'%s': cannot open: %s", index_path, strerror(errno));
-    ByteBuf text = {0};
-    int ch;
-    while ((ch = fgetc(fp)) != EOF)
-        if (!byte_buf_push(&text, (unsigned char)ch)) break;
-    fclose(fp);
     JsonValue root;
-    size_t where = 0;
-    const char *bad = json_parse(text.bytes, text.len, &root, &where);
-    free(text.bytes);
-    if (bad) return st_error(err, "'%s': not valid JSON: %s at byte %zu", index_path, bad, where);
+    if (!st_read_json(index_path, &root, err)) return 0;
     const JsonValue *map = json_get(&root, "weight_map");
     int ok = map && map->type == JSON_OBJECT ? 1 : st_error(err, "'%s': no \"weight_map\" object", index_path);
     for (size_t i = 0; ok && i < map->count; i++) {

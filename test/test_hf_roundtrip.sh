@@ -70,6 +70,10 @@ cp -r "$TMP/llama_untied_sharded" "$TMP/noshard"
 rm "$TMP"/noshard/model-00002-of-*.safetensors
 expect "hf_import refuses a folder missing a shard" 1 "model-00002-of-[0-9]+.safetensors': cannot open" \
     $IMPORT "$TMP/noshard" "$TMP/noshard.bin"
+cp -r "$TMP/llama_untied_sharded" "$TMP/badindex"
+printf '{"weight_map": {"lm_head.weight": ' >"$TMP/badindex/model.safetensors.index.json"
+expect "hf_import refuses an index that is not JSON" 1 "model.safetensors.index.json': not valid JSON" \
+    $IMPORT "$TMP/badindex" "$TMP/badindex.bin"
 cp -r "$TMP/gpt2_small_single" "$TMP/nohead"
 printf '{"model_type": "gpt2", "n_layer": 2, "n_head": 4, "n_embd": 128, "n_positions": 32, "vocab_size": 300}' >"$TMP/nohead/config.json"
 expect "hf_import refuses head size 32" 1 "head size 32 cannot be represented" $IMPORT "$TMP/nohead" "$TMP/nohead.bin"
