@@ -82,25 +82,15 @@ struct AttnSm90BwdSmem {
     __device__ floatX *ring(int stage, int k) const { return tiles + (2 + 2 * stage + k) * TILE; }
 };
 
-/* Descriptor of k-step kk (16 columns) of a 64-row tile read K-major. */
-__device__ __forceinline__ uint64_t sm90_kmajor_desc(const floatX *tile, int kk)
-{
-    return wgmma_desc(tile + ((kk / 4) * ATTN_SM90_ROWS) * 64 + (kk % 4) * 16, 0);
-}
-
-/* Descriptor of k-step kk (16 rows) of a 64-row tile read MN-major. */
-__device__ __forceinline__ uint64_t sm90_mnmajor_desc(const floatX *tile, int kk)
-{
-    return wgmma_desc(tile + kk * 16 * 64, ATTN_SM90_ROWS * 128);
-}
-
 /* acc (64 x 64 per warpgroup) = A B^T with A and B 64-row tiles of HD
    columns, both read K-major (e.g. S^T = K Q^T). Issued, not waited for. */
 template <int HD>
 __device__ __forceinline__ void sm90_abt(float acc[8][4], const floatX *a, const floatX *b)
 {
 #pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++) wgmma_ss<64, 0, 0>(acc, sm90_kmajor_desc(a, kk), sm90_kmajor_desc(b, kk), kk > 0);
+    for (int kk = 0; kk < HD / 16; kk++)
+        wgmma_ss<64, 0, 0>(acc, wgmma_desc_k_major<ATTN_SM90_ROWS>(a, kk), wgmma_desc_k_major<ATTN_SM90_ROWS>(b, kk),
+                           kk > 0);
 }
 
 /* acc (64 x HD) += A B with A (64 x 64) in registers as 4 k16 fragments and
@@ -109,7 +99,7 @@ template <int HD>
 __device__ __forceinline__ void sm90_ab_regs(float acc[HD / 8][4], const uint32_t a[4][4], const floatX *b)
 {
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], sm90_mnmajor_desc(b, kk), 1);
+    for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], wgmma_desc_mn_major<ATTN_SM90_ROWS>(b, kk), 1);
 }
 
 /* Step i of the ring: wait until its tiles landed, make sure every thread
