@@ -518,6 +518,10 @@ int main(int argc, char **argv)
         dist_fail(&dist, "ranks found different usable checkpoints in '%s' (this rank: step %d, -1 = none)",
                   tc.output_dir, resumed ? rs.step : -1);
     cuda_common_init();
+    AttentionPath attention_path = ATTENTION_PATH_AUTO;
+    attention_path_from_name(tc.attention_path, &attention_path); /* the name was checked with the flags */
+    attention_select_path(attention_path);
+    printf("attention: %s kernels\n", attention_path_name(attention_active_path()));
 
     GpuModel model;
     dist_zero_init(&dist, tc.zero_stage, &layout, &cfg);

@@ -139,6 +139,18 @@ static const char *attention_path_name(AttentionPath path)
     return path == ATTENTION_PATH_SM90 ? "sm90" : path == ATTENTION_PATH_SM80 ? "sm80" : "auto";
 }
 
+/* The path named "auto", "sm80" or "sm90"; 0 for any other name. */
+static int attention_path_from_name(const char *name, AttentionPath *path)
+{
+    const AttentionPath all[] = {ATTENTION_PATH_AUTO, ATTENTION_PATH_SM80, ATTENTION_PATH_SM90};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, attention_path_name(all[i])) == 0) {
+            *path = all[i];
+            return 1;
+        }
+    return 0;
+}
+
 /* 1 in the sm_90a machine code of this binary, 0 in any other. Read back by
    the host, it says whether the card runs code built with the Hopper
    instructions (a binary built for sm_80 or plain sm_90 has none). */

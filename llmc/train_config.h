@@ -68,6 +68,7 @@ typedef struct {
     float dist_timeout;         /* --dist-timeout: seconds to wait for a peer rank before giving up */
     int recompute;              /* -r */
     int doc_mask;               /* --doc-mask 1: attention stays inside documents; 0: causal over rows */
+    const char *attention_path; /* --attention: auto | sm80 | sm90 (train_gpt's attention kernels) */
     unsigned long long seed;    /* --seed: init, data order, stochastic rounding */
     float grad_clip;            /* --grad-clip: global-norm clip (0 = off) */
     int max_skips;              /* --max-skips: abort after this many non-finite steps in a row */
@@ -91,6 +92,7 @@ static inline void train_config_defaults(TrainConfig *c, Trainer trainer)
     c->val_max_batches = 4;
     c->keep_last = 2;
     c->doc_mask = 1;
+    c->attention_path = "auto";
     c->seed = 1337;
     c->grad_clip = 1.0f;
     c->max_skips = 5;
@@ -151,6 +153,8 @@ static const TrainFlag TRAIN_FLAGS[] = {
     TRAIN_FLAG(NULL, "--packing", FLAG_TEXT, packing, 0, 0, TRAINER_BOTH, "MODE", "documents into rows: chunk | bestfit"),
     TRAIN_FLAG(NULL, "--doc-mask", FLAG_INT, doc_mask, 0, 1, TRAINER_BOTH, "1|0",
                "1: attention stays inside each document; 0: plain causal over the row"),
+    TRAIN_FLAG(NULL, "--attention", FLAG_TEXT, attention_path, 0, 0, TRAINER_GPU, "PATH",
+               "attention kernels: auto (sm90 on a Hopper card when built for sm_90a, else sm80) | sm80 | sm90"),
     TRAIN_FLAG(NULL, "--dump-batches", FLAG_TEXT, dump_batches, 0, 0, TRAINER_BOTH, "FILE",
                "write every micro-batch (B, T, S, inputs, targets, pos, cu_seqlens)"),
     TRAIN_FLAG(NULL, "--dump-grads", FLAG_TEXT, dump_grads, 0, 0, TRAINER_GPU, "FILE",
@@ -322,6 +326,9 @@ static inline const char *train_config_check(const TrainConfig *c, char *err, si
         snprintf(err, errlen, "flag -k: unknown schedule '%s' (cosine, linear, constant or wsd)", c->schedule);
     else if (strcmp(c->packing, "chunk") != 0 && strcmp(c->packing, "bestfit") != 0)
         snprintf(err, errlen, "flag --packing: unknown strategy '%s' (chunk or bestfit)", c->packing);
+    else if (strcmp(c->attention_path, "auto") != 0 && strcmp(c->attention_path, "sm80") != 0 &&
+             strcmp(c->attention_path, "sm90") != 0)
+        snprintf(err, errlen, "flag --attention: unknown path '%s' (auto, sm80 or sm90)", c->attention_path);
     else if (c->total_batch_tokens % ((long)c->B * c->T) != 0)
         snprintf(err, errlen, "flag -d: %ld tokens per step is not a multiple of B*T = %d*%d = %ld",
                  c->total_batch_tokens, c->B, c->T, (long)c->B * c->T);

@@ -272,11 +272,9 @@ static void attn_common_option_or_die(int argc, char **argv, int *i, int *bench)
 /* The value of --path: auto, sm80 or sm90; anything else is a clear error. */
 static AttentionPath attn_parse_path(const char *prog, const char *name)
 {
-    if (strcmp(name, "auto") == 0) return ATTENTION_PATH_AUTO;
-    if (strcmp(name, "sm80") == 0) return ATTENTION_PATH_SM80;
-    if (strcmp(name, "sm90") == 0) return ATTENTION_PATH_SM90;
-    die("%s: --path takes auto, sm80 or sm90, not '%s'", prog, name);
-    return ATTENTION_PATH_AUTO;
+    AttentionPath path = ATTENTION_PATH_AUTO;
+    if (!attention_path_from_name(name, &path)) die("%s: --path takes auto, sm80 or sm90, not '%s'", prog, name);
+    return path;
 }
 
 /* At argv[*i]: "--path sm80|sm90" appends that path to *paths (a path this
