@@ -222,6 +222,7 @@ int main(int argc, char **argv)
     if (tc.resume) {
         first_step = resume_from_checkpoint(&tc, &cfg, &resumed_opt, &loader_state, &skipped_in_a_row);
         if (first_step < 0) printf("resume: no usable checkpoint in '%s'; starting from -e %s\n", tc.output_dir, tc.model);
+        else printf("resume: the model comes from the checkpoint; -e %s is not used\n", tc.model);
     }
     if (!resumed_opt) {
         first_step = 0;
