@@ -23,6 +23,9 @@ int main(int argc, char **argv)
     dev_start(argc, argv, "RoPE (rotate half) forward and backward, in place on packed qkv.");
     check_rope(100, 4, 2, 64, rope_params_plain(500000.0f), 1);
     check_rope(300, 8, 2, 128, rope_params_plain(10000.0f), 2);
+    RopeParams llama3 = rope_params_plain(500000.0f); /* Llama 3.1's frequency scaling */
+    llama3.scaling = RopeScaling{8.0f, 1.0f, 4.0f, 8192};
+    check_rope(300, 8, 2, 128, llama3, 3);
     print_bench_header("rope (traffic: q and k heads read and written)");
     bench_rope(8 * 2048, 32, 8, 64);
     bench_rope(4 * 8192, 32, 8, 128);
