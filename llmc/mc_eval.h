@@ -20,8 +20,9 @@
  * 0, target -1). Examples are split across ranks: rank r scores examples
  * [r*E/P, (r+1)*E/P).
  *
- *   mc_read(path, vocab_size, &set, err)   0 and a message naming the file and
- *                                          example on bad input; never exits
+ *   mc_read(path, vocab_size, &set, err, len)  0 and a message naming the file and
+ *                                          example on bad input; never exits (but on
+ *                                          exhausted memory); mc_parse: the same from bytes
  *   mc_run_begin(&run, &set, T, rank, ranks)  dies if a completion does not fit T
  *   while (mc_run_fill(&run, &batch, one_per_row)) { forward; mc_run_score(&run, losses); }
  *   run.correct, run.examples, run.chosen[]   this rank's counts and winners
@@ -118,47 +119,72 @@ static inline int mc_parse_example(const char *path, int index, const uint16_t *
     return 1;
 }
 
-/* Read a whole eval file; 1 on success, else 0 and a message in err. */
+/* A whole eval file held in memory (bytes, size; `path` names it in messages); 1 on success. */
+static inline int mc_parse(const unsigned char *bytes, size_t size, const char *path, int vocab_size, McSet *set,
+                           char *err, size_t errlen)
+{
+    memset(set, 0, sizeof(*set));
+    int32_t h[MC_HEADER_INTS];
+    if (size < sizeof(h)) return mc_error(err, errlen, "'%s': shorter than the %d-int header", path, MC_HEADER_INTS);
+    memcpy(h, bytes, sizeof(h));
+    if (h[0] != MC_MAGIC || h[1] != MC_VERSION)
+        return mc_error(err, errlen, "'%s': not a multiple-choice eval file (magic %d version %d; expected %d version %d)",
+                        path, h[0], h[1], MC_MAGIC, MC_VERSION);
+    if (h[2] < 1 || h[2] > 65536 || h[3] < 12 || h[3] > (1 << 20))
+        return mc_error(err, errlen, "'%s': header says %d examples, longest %d bytes: not plausible", path, h[2], h[3]);
+    uint16_t *buf = (uint16_t *)malloc_or_die((size_t)h[3]);
+    set->examples = (McExample *)calloc_or_die((size_t)h[2], sizeof(McExample));
+    size_t at = sizeof(h);
+    int ok = 1;
+    for (int i = 0; ok && i < h[2]; i++) {
+        if (size - at < 4) {
+            ok = mc_error(err, errlen, "'%s': truncated at example %d of %d", path, i, h[2]);
+            break;
+        }
+        memcpy(buf, bytes + at, 4);
+        if (buf[0] != MC_START || buf[1] < 12 || buf[1] % 2 || buf[1] > h[3]) {
+            ok = mc_error(err, errlen, "'%s': example %d: bad start marker %d or size %d (longest %d)", path, i, buf[0],
+                          buf[1], h[3]);
+            break;
+        }
+        if (size - at < buf[1]) {
+            ok = mc_error(err, errlen, "'%s': truncated inside example %d", path, i);
+            break;
+        }
+        memcpy(buf, bytes + at, buf[1]);
+        at += buf[1];
+        ok = mc_parse_example(path, i, buf, buf[1] / 2, vocab_size, &set->examples[i], err, errlen);
+        set->num_examples = i + 1;
+    }
+    if (ok && at != size) ok = mc_error(err, errlen, "'%s': bytes after the last of %d examples", path, h[2]);
+    free(buf);
+    if (!ok) mc_free(set);
+    return ok;
+}
+
+/* Read and parse a whole eval file; 1 on success, else 0 and a message in err. */
 static inline int mc_read(const char *path, int vocab_size, McSet *set, char *err, size_t errlen)
 {
     memset(set, 0, sizeof(*set));
     FILE *f = fopen(path, "rb");
     if (!f) return mc_error(err, errlen, "'%s': cannot open: %s", path, strerror(errno));
-    int32_t h[MC_HEADER_INTS];
-    int ok = fread(h, sizeof(int32_t), MC_HEADER_INTS, f) == MC_HEADER_INTS;
-    if (!ok) mc_error(err, errlen, "'%s': shorter than the %d-int header", path, MC_HEADER_INTS);
-    else if (h[0] != MC_MAGIC || h[1] != MC_VERSION)
-        ok = mc_error(err, errlen, "'%s': not a multiple-choice eval file (magic %d version %d; expected %d version %d)",
-                      path, h[0], h[1], MC_MAGIC, MC_VERSION);
-    else if (h[2] < 1 || h[2] > 65536 || h[3] < 12 || h[3] > (1 << 20))
-        ok = mc_error(err, errlen, "'%s': header says %d examples, longest %d bytes: not plausible", path, h[2], h[3]);
-    uint16_t *buf = ok ? (uint16_t *)malloc_or_die((size_t)h[3]) : NULL;
-    if (ok) set->examples = (McExample *)calloc_or_die((size_t)h[2], sizeof(McExample));
-    for (int i = 0; ok && i < h[2]; i++) {
-        uint16_t head[2];
-        if (fread(head, sizeof(uint16_t), 2, f) != 2) {
-            ok = mc_error(err, errlen, "'%s': truncated at example %d of %d", path, i, h[2]);
-            break;
+    unsigned char *bytes = NULL;
+    size_t size = 0, cap = 0, got;
+    do {
+        if (size == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            unsigned char *grown = (unsigned char *)realloc(bytes, cap);
+            if (!grown) die("out of host memory reading '%s'", path);
+            bytes = grown;
         }
-        if (head[0] != MC_START || head[1] < 12 || head[1] % 2 || head[1] > h[3]) {
-            ok = mc_error(err, errlen, "'%s': example %d: bad start marker %d or size %d (longest %d)", path, i, head[0],
-                          head[1], h[3]);
-            break;
-        }
-        const size_t n = head[1] / 2;
-        buf[0] = head[0];
-        buf[1] = head[1];
-        if (fread(buf + 2, sizeof(uint16_t), n - 2, f) != n - 2) {
-            ok = mc_error(err, errlen, "'%s': truncated inside example %d", path, i);
-            break;
-        }
-        ok = mc_parse_example(path, i, buf, n, vocab_size, &set->examples[i], err, errlen);
-        set->num_examples = i + 1;
-    }
-    if (ok && fgetc(f) != EOF) ok = mc_error(err, errlen, "'%s': bytes after the last of %d examples", path, h[2]);
+        got = fread(bytes + size, 1, cap - size, f);
+        size += got;
+    } while (got > 0);
+    const int read_error = ferror(f);
     fclose(f);
-    free(buf);
-    if (!ok) mc_free(set);
+    const int ok = read_error ? mc_error(err, errlen, "'%s': read error", path)
+                              : mc_parse(bytes, size, path, vocab_size, set, err, errlen);
+    free(bytes);
     return ok;
 }
 
