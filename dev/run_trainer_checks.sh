@@ -111,11 +111,15 @@ train)
     ;;
 bench)
     bench_header
-    bench gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
-    bench gpt2_124M_T1024_B32_docmask_determ -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12
+    # each workload on both attention paths (--attention: the Hopper kernels vs mma.sync), same run
+    for path in sm90 sm80; do
+        bench "gpt2_124M_T1024_B32_docmask_$path" -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --attention $path
+        bench "llama1B_T2048_B8_docmask_$path" -e llama:1B -b 8 -t 2048 -d 16384 -x 8 --attention $path
+        bench "llama1B_NH16_NKV4_T8192_B2_docmask_$path" -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 6 \
+            --attention $path
+    done
     bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
     bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
-    bench llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 8
     ;;
 recompute)
     # -r 1 recomputes the GELU / SwiGLU input in the backward, -r 2 also the norms
