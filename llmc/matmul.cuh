@@ -15,7 +15,7 @@
  *   epilogue (cuBLASLt's DGELU: the tanh form, on the fp32 product); then
  *   dinp_bias (C, the previous layer's bias gradient; NULL if it has none)
  *   += column sums of that dinp, summed by the same epilogue (BGRAD).
- *   scratch: matmul_dbias_scratch_bytes(width) floats' bytes, width >= C and OC.
+ *   scratch: matmul_dbias_scratch_bytes(width) bytes, width >= C and OC.
  * Row-major (rows, cols) is column-major (cols, rows), so every product is
  * expressed to cuBLASLt on the transposed, column-major views.
  * Needs cuda_common_init() (handle + workspace). Widths C, OC multiples of 8.
@@ -114,7 +114,7 @@ static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const 
                             floatX *dinp_bias, cudaStream_t s)
 {
     if (dinp_bias && !inp_pre_gelu) {
-        fprintf(stderr, "error: matmul_backward: dinp_bias needs inp_pre_gelu (the GELU input whose bias it is)\n");
+        fprintf(stderr, "error: matmul_backward: dinp_bias (a bias gradient of the GELU input) given without inp_pre_gelu\n");
         exit(1);
     }
     if (dbias) {
