@@ -23,8 +23,7 @@
 
 int main(int argc, char **argv)
 {
-    int bench = 1, small = 0, only_shape = -1, skip_checks = 0;
-    std::vector<AttentionPath> paths;
+    AttnOptions opt;
     const char *report_path = NULL;
     uint64_t length_seed = ATTN_BENCH_LENGTH_SEED;
     for (int i = 1; i < argc; i++) {
@@ -41,27 +40,20 @@ int main(int argc, char **argv)
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
                    argv[0]);
             return 0;
-        } else if (strcmp(argv[i], "--small") == 0) {
-            small = 1;
-        } else if (strcmp(argv[i], "--bench-only") == 0 && i + 1 < argc) {
-            only_shape = (int)parse_long_or_die(argv[++i], "--bench-only");
-            if (only_shape < -1 || only_shape >= ATTN_BENCH_SHAPES)
-                die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
-            skip_checks = 1;
         } else if (strcmp(argv[i], "--length-seed") == 0 && i + 1 < argc) {
             length_seed = (uint64_t)parse_long_or_die(argv[++i], "--length-seed");
         } else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
             report_path = argv[++i];
-        } else if (!attn_path_option(argc, argv, &i, &paths)) {
-            attn_common_option_or_die(argc, argv, &i, &bench);
+        } else {
+            attn_common_option_or_die(argc, argv, &i, &opt);
         }
     }
-    if (paths.empty()) paths = attn_available_paths();
+    attn_options_finish(&opt);
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    if (!skip_checks) attn_check_paths(paths, 1, small, &rng);
-    if (bench && !small) {
+    if (!opt.skip_checks) attn_check_paths(opt.paths, 1, opt.small, &rng);
+    if (opt.bench && !opt.small) {
         FILE *report = report_path ? fopen_or_die(report_path, "w") : NULL;
-        attn_benchmark(1, only_shape, length_seed, &rng, report, paths);
+        attn_benchmark(1, opt.only_shape, length_seed, &rng, report, opt.paths);
         if (report) fclose_or_die(report, report_path);
     }
     return test_summary();

@@ -256,40 +256,6 @@ static uint64_t attn_seed_from_args(int argc, char **argv)
     return seed;
 }
 
-/* The options the attention programs share, at argv[*i] after their own:
-   --no-bench (clears *bench) and --seed N (read by attn_seed_from_args,
-   skipped here, *i advanced past N); anything else is a clear error. */
-static void attn_common_option_or_die(int argc, char **argv, int *i, int *bench)
-{
-    if (strcmp(argv[*i], "--no-bench") == 0)
-        *bench = 0;
-    else if (strcmp(argv[*i], "--seed") == 0 && *i + 1 < argc)
-        ++*i;
-    else
-        die("%s: unknown argument '%s' (see --help)", argv[0], argv[*i]);
-}
-
-/* The value of --path: auto, sm80 or sm90; anything else is a clear error. */
-static AttentionPath attn_parse_path(const char *prog, const char *name)
-{
-    AttentionPath path = ATTENTION_PATH_AUTO;
-    if (!attention_path_from_name(name, &path)) die("%s: --path takes auto, sm80 or sm90, not '%s'", prog, name);
-    return path;
-}
-
-/* At argv[*i]: "--path sm80|sm90" appends that path to *paths (a path this
-   card or binary cannot run dies here, saying why) and returns 1, *i
-   advanced past the value; anything else returns 0. */
-static int attn_path_option(int argc, char **argv, int *i, std::vector<AttentionPath> *paths)
-{
-    if (strcmp(argv[*i], "--path") != 0 || *i + 1 >= argc) return 0;
-    const AttentionPath path = attn_parse_path(argv[0], argv[++*i]);
-    if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
-    attention_select_path(path);
-    paths->push_back(path);
-    return 1;
-}
-
 /* The checks of a dev program on each of `paths`: two small GQA cases whose
    lengths cross 64- and 128-row tiles (`small`, for compute-sanitizer), or
    every case of attn_check_all; forward only or forward and backward. */
@@ -406,6 +372,58 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t 
         }
         attn_problem_free(p);
     }
+}
+
+/* The value of --path: auto, sm80 or sm90; anything else is a clear error. */
+static AttentionPath attn_parse_path(const char *prog, const char *name)
+{
+    AttentionPath path = ATTENTION_PATH_AUTO;
+    if (!attention_path_from_name(name, &path)) die("%s: --path takes auto, sm80 or sm90, not '%s'", prog, name);
+    return path;
+}
+
+/* The options both attention programs take. */
+struct AttnOptions {
+    int bench = 1;       /* --no-bench clears it */
+    int small = 0;       /* --small: two small cases, no benchmark (for compute-sanitizer) */
+    int only_shape = -1; /* --bench-only I: no checks, benchmark shape I only (-1: all) */
+    int skip_checks = 0;
+    std::vector<AttentionPath> paths; /* --path P (repeatable); none given: every path the card runs */
+};
+
+/* The shared options at argv[*i], after the program's own: --path P (a path
+   this card or binary cannot run dies here, saying why), --small,
+   --bench-only I, --no-bench and --seed N (read by attn_seed_from_args,
+   skipped here); *i is advanced past a value. Anything else is a clear error. */
+static void attn_common_option_or_die(int argc, char **argv, int *i, AttnOptions *o)
+{
+    const char *arg = argv[*i];
+    const bool has_value = *i + 1 < argc;
+    if (strcmp(arg, "--path") == 0 && has_value) {
+        const AttentionPath path = attn_parse_path(argv[0], argv[++*i]);
+        if (path == ATTENTION_PATH_AUTO) die("%s: --path takes sm80 or sm90 here", argv[0]);
+        attention_select_path(path);
+        o->paths.push_back(path);
+    } else if (strcmp(arg, "--small") == 0) {
+        o->small = 1;
+    } else if (strcmp(arg, "--bench-only") == 0 && has_value) {
+        o->only_shape = (int)parse_long_or_die(argv[++*i], "--bench-only");
+        if (o->only_shape < -1 || o->only_shape >= ATTN_BENCH_SHAPES)
+            die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
+        o->skip_checks = 1;
+    } else if (strcmp(arg, "--no-bench") == 0) {
+        o->bench = 0;
+    } else if (strcmp(arg, "--seed") == 0 && has_value) {
+        ++*i;
+    } else {
+        die("%s: unknown argument '%s' (see --help)", argv[0], arg);
+    }
+}
+
+/* After the command line: no --path means every path the card runs. */
+static void attn_options_finish(AttnOptions *o)
+{
+    if (o->paths.empty()) o->paths = attn_available_paths();
 }
 
 #endif /* PACKLM_ATTENTION_CHECK_H */

@@ -18,8 +18,7 @@
 
 int main(int argc, char **argv)
 {
-    int bench = 1, small = 0, only_shape = -1, skip_checks = 0;
-    std::vector<AttentionPath> paths;
+    AttnOptions opt;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: %s [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]\n"
@@ -32,20 +31,13 @@ int main(int argc, char **argv)
                    "  --bench-only I no checks; benchmark shape I (0..3; -1: all) only\n",
                    argv[0]);
             return 0;
-        } else if (strcmp(argv[i], "--small") == 0) {
-            small = 1;
-        } else if (strcmp(argv[i], "--bench-only") == 0 && i + 1 < argc) {
-            only_shape = (int)parse_long_or_die(argv[++i], "--bench-only");
-            if (only_shape < -1 || only_shape >= ATTN_BENCH_SHAPES)
-                die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
-            skip_checks = 1;
-        } else if (!attn_path_option(argc, argv, &i, &paths)) {
-            attn_common_option_or_die(argc, argv, &i, &bench);
+        } else {
+            attn_common_option_or_die(argc, argv, &i, &opt);
         }
     }
-    if (paths.empty()) paths = attn_available_paths();
+    attn_options_finish(&opt);
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
-    if (!skip_checks) attn_check_paths(paths, 0, small, &rng);
-    if (bench && !small) attn_benchmark(0, only_shape, ATTN_BENCH_LENGTH_SEED, &rng, NULL, paths);
+    if (!opt.skip_checks) attn_check_paths(opt.paths, 0, opt.small, &rng);
+    if (opt.bench && !opt.small) attn_benchmark(0, opt.only_shape, ATTN_BENCH_LENGTH_SEED, &rng, NULL, opt.paths);
     return test_summary();
 }
