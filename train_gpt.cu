@@ -479,10 +479,12 @@ int main(int argc, char **argv)
     PackingMode mode;
     packing_mode_parse(tc.packing, &mode);
     DataLoader train_loader, val_loader;
-    dataloader_init(&train_loader, tc.train_pattern, tc.B, tc.T, rank, num_ranks, mode, tc.seed, cfg.vocab_size);
+    dataloader_init(&train_loader, tc.train_pattern, tc.B, tc.T, rank, num_ranks, mode, tc.seed, cfg.vocab_size,
+                    tc.doc_token);
     if (resumed) dataloader_set_state(&train_loader, &loader_state);
     int use_val = tc.val_every > 0 && tc.val_pattern[0] != '\0';
-    if (use_val) dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size);
+    if (use_val)
+        dataloader_init(&val_loader, tc.val_pattern, tc.B, tc.T, rank, num_ranks, mode, 0, cfg.vocab_size, tc.doc_token);
     McSet eval_set = {0};
     char eval_error[1024];
     if (tc.eval_file && !mc_read(tc.eval_file, cfg.vocab_size, &eval_set, eval_error, sizeof(eval_error)))

@@ -82,7 +82,8 @@ static void data_init(Data *d, const TrainConfig *tc, const ModelConfig *cfg, Pa
     d->use_val = tc->val_every > 0 && tc->val_pattern[0] != '\0' &&
                  (!default_val || (d->use_shards && default_train && pattern_matches(tc->val_pattern)));
     if (d->use_shards) {
-        dataloader_init(&d->train, tc->train_pattern, tc->B, tc->T, 0, 1, mode, tc->seed, cfg->vocab_size);
+        dataloader_init(&d->train, tc->train_pattern, tc->B, tc->T, 0, 1, mode, tc->seed, cfg->vocab_size,
+                        tc->doc_token);
         printf("data: %s (%d shard%s, %lld tokens, %s packing, B=%d, T=%d)\n", tc->train_pattern, d->train.num_shards,
                d->train.num_shards == 1 ? "" : "s", (long long)d->train.num_tokens, packing_mode_name(mode), tc->B,
                tc->T);
@@ -91,7 +92,8 @@ static void data_init(Data *d, const TrainConfig *tc, const ModelConfig *cfg, Pa
                default_train ? ", because no shards match " : "", default_train ? tc->train_pattern : "");
     }
     if (d->use_val)
-        dataloader_init(&d->val, tc->val_pattern, tc->B, tc->T, 0, 1, mode, DATALOADER_NO_SHUFFLE, cfg->vocab_size);
+        dataloader_init(&d->val, tc->val_pattern, tc->B, tc->T, 0, 1, mode, DATALOADER_NO_SHUFFLE, cfg->vocab_size,
+                        tc->doc_token);
     printf("validation: %s\n", d->use_val ? tc->val_pattern : "off");
 }
 

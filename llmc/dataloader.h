@@ -13,13 +13,16 @@
  *
  * Batch contents (batch.h), per row: each piece is one segment whose inputs
  * are its stream tokens and whose targets are the next stream tokens (a
- * document's last token predicts the end-of-text that starts the next
- * document; the last token of a shard predicts end-of-text too); the rest of
- * the row is one padding segment, inputs end-of-text, targets -1.
+ * document's last token predicts the document token that starts the next
+ * document; the last token of a shard predicts the document token too); the
+ * rest of the row is one padding segment, inputs the document token, targets -1.
+ * The document token is GPT-2's end-of-text 50256 unless the caller names
+ * another (shard.h).
  *
  * Validation: at init every shard's header is checked against its file size;
- * the token scan (first token end-of-text, ids < vocab_size) runs when a shard
- * is first loaded. Problems end the program with a message naming the file.
+ * the token scan (first token the document token, ids < vocab_size) runs when
+ * a shard is first loaded. Problems end the program with a message naming the
+ * file.
  *
  * DataLoaderState is a plain fixed-size struct (stored verbatim in
  * checkpoints): where the next global batch starts, plus the settings that
@@ -51,6 +54,7 @@ typedef struct {
 typedef struct {
     /* settings */
     int B, T, rank, num_ranks, vocab_size;
+    int doc_token; /* the token that starts every document */
     PackingMode mode;
     uint64_t seed;
     char **paths;
@@ -108,9 +112,9 @@ static inline void dataloader_load_shard(DataLoader *dl, int index)
     }
     dataloader_unload_shard(dl);
     shard_open(&dl->shard, dl->paths[index]);
-    shard_check_tokens(&dl->shard, dl->vocab_size);
+    shard_check_tokens(&dl->shard, dl->vocab_size, dl->doc_token);
     int num_docs;
-    int64_t *starts = shard_find_documents(&dl->shard, &num_docs);
+    int64_t *starts = shard_find_documents(&dl->shard, dl->doc_token, &num_docs);
     pack_documents(&dl->rows, dl->mode, starts, num_docs, dl->T, DATALOADER_BESTFIT_WINDOW);
     free(starts);
     dl->row_order = (int *)malloc_or_die((size_t)dl->rows.num_rows * sizeof(int));
@@ -134,14 +138,16 @@ static inline void dataloader_seek(DataLoader *dl, int64_t epoch, int shard_pos,
 }
 
 static inline void dataloader_init(DataLoader *dl, const char *pattern, int B, int T, int rank, int num_ranks,
-                                   PackingMode mode, uint64_t seed, int vocab_size)
+                                   PackingMode mode, uint64_t seed, int vocab_size, int doc_token)
 {
     if (B < 1 || T < 1) die("dataloader: B (%d) and T (%d) must be positive", B, T);
     if (num_ranks < 1 || rank < 0 || rank >= num_ranks)
         die("dataloader: rank %d is not in [0, %d)", rank, num_ranks);
-    if (vocab_size <= SHARD_EOT)
-        die("dataloader: vocabulary size %d does not contain the end-of-text token %d", vocab_size, SHARD_EOT);
+    if (doc_token < 0 || doc_token >= vocab_size)
+        die("dataloader: vocabulary size %d does not contain the %s token %d", vocab_size,
+            doc_token == SHARD_EOT ? "end-of-text" : "document", doc_token);
     memset(dl, 0, sizeof(*dl));
+    dl->doc_token = doc_token;
     dl->B = B;
     dl->T = T;
     dl->rank = rank;
@@ -170,7 +176,8 @@ static inline void dataloader_reset(DataLoader *dl)
 
 /* Write stream row `row` of the loaded shard as row `slot` of the batch,
    appending its segments to b->cu_seqlens[0 .. b->num_segments]. */
-static inline void packed_row_write(PackedBatch *b, int slot, const Shard *s, const PackedRows *rows, int row)
+static inline void packed_row_write(PackedBatch *b, int slot, const Shard *s, const PackedRows *rows, int row,
+                                    int doc_token)
 {
     int T = b->T, base = slot * T, filled = 0;
     int *inp = b->inputs + base, *tgt = b->targets + base;
@@ -180,12 +187,12 @@ static inline void packed_row_write(PackedBatch *b, int slot, const Shard *s, co
         for (int k = 0; k < pc.len; k++, filled++) {
             int64_t j = pc.start + k;
             inp[filled] = (int)shard_token(s, j);
-            tgt[filled] = j + 1 < s->num_tokens ? (int)shard_token(s, j + 1) : SHARD_EOT;
+            tgt[filled] = j + 1 < s->num_tokens ? (int)shard_token(s, j + 1) : doc_token;
         }
     }
     if (filled < T) b->cu_seqlens[b->num_segments++] = base + filled;
     for (; filled < T; filled++) {
-        inp[filled] = SHARD_EOT;
+        inp[filled] = doc_token;
         tgt[filled] = -1;
     }
 }
@@ -210,7 +217,7 @@ static inline void dataloader_next(DataLoader *dl, PackedBatch *batch)
             else dataloader_seek(dl, dl->epoch + 1, 0, 0);
         }
         if (i % dl->num_ranks == dl->rank)
-            packed_row_write(batch, i / dl->num_ranks, &dl->shard, &dl->rows, dl->row_order[dl->row_pos]);
+            packed_row_write(batch, i / dl->num_ranks, &dl->shard, &dl->rows, dl->row_order[dl->row_pos], dl->doc_token);
         dl->row_pos++;
     }
     packed_batch_finish(batch);

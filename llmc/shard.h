@@ -6,8 +6,11 @@
  *            magic 20240520 / version 1: tokens are uint16
  *            magic 20240801 / version 7: tokens are uint32
  *   payload  n tokens (2 or 4 bytes each), nothing after them
- * Every document begins with the end-of-text token 50256, so a valid shard's
- * first token is 50256 and documents are found by scanning for it.
+ * Every document begins with one document token, so a valid shard's first
+ * token is that token and documents are found by scanning for it: GPT-2's
+ * end-of-text 50256 (SHARD_EOT, what write_shards and llm.c's GPT-2 scripts
+ * write) unless the caller names another (train_gpt --doc-token; e.g.
+ * 128000, Llama 3's begin-of-text, for llm.c's Llama 3 shards).
  *
  * A Shard is a read-only memory map of one file. shard_validate() checks a
  * byte buffer and returns a message instead of exiting (fuzzing, tools);
@@ -33,7 +36,7 @@
 #define SHARD_VERSION_U16 1
 #define SHARD_MAGIC_U32 20240801
 #define SHARD_VERSION_U32 7
-#define SHARD_EOT 50256
+#define SHARD_EOT 50256 /* GPT-2's end-of-text: the default document token */
 #define SHARD_MESSAGE_BYTES 256
 
 typedef struct {
@@ -129,15 +132,20 @@ static inline int shard_header_problem(const unsigned char *bytes, size_t size, 
     return 0;
 }
 
-/* Token checks on a payload whose header passed: the first token is
-   end-of-text and every id is below vocab_size. Same contract as above. */
+/* Token checks on a payload whose header passed: the first token is the
+   document token and every id is below vocab_size. Same contract as above. */
 static inline int shard_tokens_problem(const unsigned char *tokens, int token_bytes, int64_t num_tokens,
-                                       int vocab_size, char *msg)
+                                       int vocab_size, int doc_token, char *msg)
 {
     uint32_t first = shard_payload_token(tokens, token_bytes, 0);
-    if (first != SHARD_EOT) {
-        snprintf(msg, SHARD_MESSAGE_BYTES,
-                 "first token is %u, not the end-of-text token %d that starts every document", first, SHARD_EOT);
+    if (first != (uint32_t)doc_token) {
+        if (doc_token == SHARD_EOT)
+            snprintf(msg, SHARD_MESSAGE_BYTES,
+                     "first token is %u, not the end-of-text token %d that starts every document (--doc-token "
+                     "names another document token)", first, SHARD_EOT);
+        else
+            snprintf(msg, SHARD_MESSAGE_BYTES, "first token is %u, not the document token %d (--doc-token)", first,
+                     doc_token);
         return 1;
     }
     for (int64_t i = 0; i < num_tokens; i++) {
@@ -153,14 +161,14 @@ static inline int shard_tokens_problem(const unsigned char *tokens, int token_by
 
 /* Validate a whole shard held in memory. NULL if valid, else a message
    (in a static buffer, overwritten by the next call). Never exits. */
-static inline const char *shard_validate(const void *bytes, size_t size, int vocab_size)
+static inline const char *shard_validate(const void *bytes, size_t size, int vocab_size, int doc_token)
 {
     static char msg[SHARD_MESSAGE_BYTES];
     int token_bytes;
     int64_t num_tokens;
     const unsigned char *b = (const unsigned char *)bytes;
     if (shard_header_problem(b, size, &token_bytes, &num_tokens, msg)) return msg;
-    if (shard_tokens_problem(b + SHARD_HEADER_BYTES, token_bytes, num_tokens, vocab_size, msg)) return msg;
+    if (shard_tokens_problem(b + SHARD_HEADER_BYTES, token_bytes, num_tokens, vocab_size, doc_token, msg)) return msg;
     return NULL;
 }
 
@@ -203,10 +211,10 @@ static inline void shard_open(Shard *s, const char *path)
 }
 
 /* Full token scan (first token, vocabulary); dies naming the file. */
-static inline void shard_check_tokens(const Shard *s, int vocab_size)
+static inline void shard_check_tokens(const Shard *s, int vocab_size, int doc_token)
 {
     char msg[SHARD_MESSAGE_BYTES];
-    if (shard_tokens_problem(s->tokens, s->token_bytes, s->num_tokens, vocab_size, msg))
+    if (shard_tokens_problem(s->tokens, s->token_bytes, s->num_tokens, vocab_size, doc_token, msg))
         die("shard '%s': %s", s->path ? s->path : "(memory)", msg);
 }
 
@@ -219,16 +227,16 @@ static inline void shard_close(Shard *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Document starts (indices of end-of-text tokens) plus a final entry n.
-   The shard's first token must be end-of-text (validated). */
-static inline int64_t *shard_find_documents(const Shard *s, int *num_docs)
+/* Document starts (indices of the document token) plus a final entry n.
+   The shard's first token must be the document token (validated). */
+static inline int64_t *shard_find_documents(const Shard *s, int doc_token, int *num_docs)
 {
     int64_t count = 0;
-    for (int64_t i = 0; i < s->num_tokens; i++) count += shard_token(s, i) == SHARD_EOT;
+    for (int64_t i = 0; i < s->num_tokens; i++) count += shard_token(s, i) == (uint32_t)doc_token;
     int64_t *starts = (int64_t *)malloc_or_die((size_t)(count + 1) * sizeof(int64_t));
     int64_t k = 0;
     for (int64_t i = 0; i < s->num_tokens; i++)
-        if (shard_token(s, i) == SHARD_EOT) starts[k++] = i;
+        if (shard_token(s, i) == (uint32_t)doc_token) starts[k++] = i;
     starts[count] = s->num_tokens;
     *num_docs = (int)count;
     return starts;

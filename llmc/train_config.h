@@ -68,6 +68,7 @@ typedef struct {
     float dist_timeout;         /* --dist-timeout: seconds to wait for a peer rank before giving up */
     int recompute;              /* -r */
     int doc_mask;               /* --doc-mask 1: attention stays inside documents; 0: causal over rows */
+    int doc_token;              /* --doc-token: the token that starts every document of the shards */
     const char *attention_path; /* --attention: auto | sm80 | sm90 (train_gpt's attention kernels) */
     unsigned long long seed;    /* --seed: init, data order, stochastic rounding */
     float grad_clip;            /* --grad-clip: global-norm clip (0 = off) */
@@ -92,6 +93,7 @@ static inline void train_config_defaults(TrainConfig *c, Trainer trainer)
     c->val_max_batches = 4;
     c->keep_last = 2;
     c->doc_mask = 1;
+    c->doc_token = 50256; /* GPT-2's end-of-text (shard.h's SHARD_EOT) */
     c->attention_path = "auto";
     c->seed = 1337;
     c->grad_clip = 1.0f;
@@ -153,6 +155,9 @@ static const TrainFlag TRAIN_FLAGS[] = {
     TRAIN_FLAG(NULL, "--packing", FLAG_TEXT, packing, 0, 0, TRAINER_BOTH, "MODE", "documents into rows: chunk | bestfit"),
     TRAIN_FLAG(NULL, "--doc-mask", FLAG_INT, doc_mask, 0, 1, TRAINER_BOTH, "1|0",
                "1: attention stays inside each document; 0: plain causal over the row"),
+    TRAIN_FLAG(NULL, "--doc-token", FLAG_INT, doc_token, 0, 2147483647.0, TRAINER_BOTH, "ID",
+               "the token that starts every document of the shards (GPT-2's end-of-text 50256;\n"
+               "                      128000, Llama 3's begin-of-text, for llm.c's Llama 3 shards)"),
     TRAIN_FLAG(NULL, "--attention", FLAG_TEXT, attention_path, 0, 0, TRAINER_GPU, "PATH",
                "attention kernels: auto (sm90 on a Hopper card when built for sm_90a, else sm80) | sm80 | sm90"),
     TRAIN_FLAG(NULL, "--dump-batches", FLAG_TEXT, dump_batches, 0, 0, TRAINER_BOTH, "FILE",

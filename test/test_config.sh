@@ -54,6 +54,9 @@ expect_error flag_overflow_as_typed "flag -d: 99999999999999999999 is out of ran
 expect_error flag_n_is_checkpoint_interval "flag -n 3 asks for checkpoints, but no -o DIR" -n 3
 expect_error flag_unknown_schedule "flag -k: unknown schedule 'steep'" -k steep -e "$tiny_gpt2" -t 16
 expect_error flag_unknown_packing "flag --packing: unknown strategy 'tight'" --packing tight
+expect_error data_doc_token_mismatch "first token is 50256, not the document token 7 (--doc-token)" --doc-token 7
+expect_error data_doc_token_outside_vocab "vocabulary size 64 does not contain the document token 100" \
+    -e "$tiny_gpt2" -t 16 --doc-token 100
 expect_error flag_lr_inf "flag -l: inf is out of range" -l inf
 expect_error data_vocab_too_small "vocabulary size 64 does not contain the end-of-text token" -i "$tmp/none_*.bin" \
     -e "$tiny_gpt2" -t 16
@@ -107,6 +110,23 @@ if build/tools/write_shards -o "$tmp/tiny" --shard-tokens 400 --val-tokens 100 "
         expect_run "train_cpu_shards[$packing]" -i "$tmp/tiny_train_*.bin" --packing "$packing" -b 2 -t 16 \
             -e "gpt2:d1,C=32,NH=2,T=16"
     done
+    # the same shards with their documents starting at token 50000 instead of 50256 (as llm.c's Llama 3
+    # shards start theirs at 128000): found with --doc-token 50000, and the count of documents
+    # shard_info sees is the same
+    for f in "$tmp"/tiny_train_*.bin; do
+        python3 -c "import sys, array
+data = open(sys.argv[1], 'rb').read(); t = array.array('H', data[1024:])
+t = array.array('H', [50000 if x == 50256 else x for x in t]); open(sys.argv[2], 'wb').write(data[:1024] + t.tobytes())" \
+            "$f" "${f/tiny_train/other_train}"
+    done
+    expect_run "train_cpu_doc_token" -i "$tmp/other_train_*.bin" --doc-token 50000 -b 2 -t 16 -e "gpt2:d1,C=32,NH=2,T=16"
+    docs_eot=$(build/tools/shard_info "$tmp/tiny_train_*.bin" | awk '$1 ~ /tiny_train/ {n += $4} END {print n}')
+    docs_other=$(build/tools/shard_info -d 50000 "$tmp/other_train_*.bin" | awk '$1 ~ /other_train/ {n += $4} END {print n}')
+    if [ -n "$docs_eot" ] && [ "$docs_eot" -gt 1 ] && [ "$docs_eot" = "$docs_other" ]; then
+        echo "PASS shard_info_doc_token ($docs_other documents)"
+    else
+        echo "FAIL shard_info_doc_token: $docs_eot documents at 50256, $docs_other at 50000"
+    fi
 else
     echo "FAIL train_cpu_shards: build/tools/write_shards could not write the corpus: $(tail -n 2 "$out")"
 fi

@@ -20,6 +20,7 @@
 #include "test.h"
 
 #define ID_BASE 60000
+#define LLAMA3_BOS 128000 /* Llama 3's begin-of-text, the document token of llm.c's Llama 3 shards */
 #define VOCAB (1 << 24)
 #define POISON (-7)
 
@@ -320,7 +321,7 @@ static void test_loader_epoch(const TestData *td, PackingMode mode, uint64_t see
 {
     DataLoader dl;
     PackedBatch b;
-    dataloader_init(&dl, td->pattern, 1, T, 0, 1, mode, seed, VOCAB);
+    dataloader_init(&dl, td->pattern, 1, T, 0, 1, mode, seed, VOCAB, SHARD_EOT);
     packed_batch_alloc(&b, 1, T);
     int *seen = (int *)calloc_or_die((size_t)td->n, sizeof(int));
     int64_t eot = 0, padding = 0, rows = 0;
@@ -382,9 +383,9 @@ static void test_resume(const TestData *td, PackingMode mode)
     const int B = 3, T = 32, k = 7, m = 60;
     DataLoader a, fresh, moved;
     PackedBatch ba, bb;
-    dataloader_init(&a, td->pattern, B, T, 0, 1, mode, 99, VOCAB);
-    dataloader_init(&fresh, td->pattern, B, T, 0, 1, mode, 99, VOCAB);
-    dataloader_init(&moved, td->pattern, B, T, 0, 1, mode, 99, VOCAB);
+    dataloader_init(&a, td->pattern, B, T, 0, 1, mode, 99, VOCAB, SHARD_EOT);
+    dataloader_init(&fresh, td->pattern, B, T, 0, 1, mode, 99, VOCAB, SHARD_EOT);
+    dataloader_init(&moved, td->pattern, B, T, 0, 1, mode, 99, VOCAB, SHARD_EOT);
     packed_batch_alloc(&ba, B, T);
     packed_batch_alloc(&bb, B, T);
     for (int i = 0; i < k; i++) dataloader_next(&a, &ba);
@@ -422,11 +423,11 @@ static void test_ranks(const TestData *td, PackingMode mode)
     DataLoader ranks[3], single, one_row;
     PackedBatch rb[3], sb, ob;
     for (int r = 0; r < P; r++) {
-        dataloader_init(&ranks[r], td->pattern, B, T, r, P, mode, 5, VOCAB);
+        dataloader_init(&ranks[r], td->pattern, B, T, r, P, mode, 5, VOCAB, SHARD_EOT);
         packed_batch_alloc(&rb[r], B, T);
     }
-    dataloader_init(&single, td->pattern, B * P, T, 0, 1, mode, 5, VOCAB);
-    dataloader_init(&one_row, td->pattern, 1, T, 0, 1, mode, 5, VOCAB);
+    dataloader_init(&single, td->pattern, B * P, T, 0, 1, mode, 5, VOCAB, SHARD_EOT);
+    dataloader_init(&one_row, td->pattern, 1, T, 0, 1, mode, 5, VOCAB, SHARD_EOT);
     packed_batch_alloc(&sb, B * P, T);
     packed_batch_alloc(&ob, 1, T);
     int union_ok = 1, valid = 1, stream_ok = 1;
@@ -483,8 +484,8 @@ static void test_shuffle(const TestData *td)
 {
     const int T = 40;
     DataLoader plain, shuffled;
-    dataloader_init(&plain, td->pattern, 1, T, 0, 1, PACK_CHUNK, DATALOADER_NO_SHUFFLE, VOCAB);
-    dataloader_init(&shuffled, td->pattern, 1, T, 0, 1, PACK_CHUNK, 1234, VOCAB);
+    dataloader_init(&plain, td->pattern, 1, T, 0, 1, PACK_CHUNK, DATALOADER_NO_SHUFFLE, VOCAB, SHARD_EOT);
+    dataloader_init(&shuffled, td->pattern, 1, T, 0, 1, PACK_CHUNK, 1234, VOCAB, SHARD_EOT);
     int n0, n1, m0, m1;
     int *p0 = epoch_rows(&plain, &n0);
     /* epoch_rows consumed the first row of epoch 1 to see the epoch end */
@@ -527,8 +528,8 @@ static void test_uint16_shard(void)
     write_shard_file(p32, tokens, 700, 4);
     DataLoader a, b;
     PackedBatch x, y;
-    dataloader_init(&a, p16, 4, 50, 0, 1, PACK_BESTFIT, 8, 50257);
-    dataloader_init(&b, p32, 4, 50, 0, 1, PACK_BESTFIT, 8, 50257);
+    dataloader_init(&a, p16, 4, 50, 0, 1, PACK_BESTFIT, 8, 50257, SHARD_EOT);
+    dataloader_init(&b, p32, 4, 50, 0, 1, PACK_BESTFIT, 8, 50257, SHARD_EOT);
     packed_batch_alloc(&x, 4, 50);
     packed_batch_alloc(&y, 4, 50);
     int same = 1;
@@ -558,7 +559,7 @@ static void test_tiny_dataset_wraps(void)
     write_shard_file(path, tokens, 7, 2);
     DataLoader dl;
     PackedBatch b;
-    dataloader_init(&dl, path, 4, 16, 0, 1, PACK_BESTFIT, 9, 50257);
+    dataloader_init(&dl, path, 4, 16, 0, 1, PACK_BESTFIT, 9, 50257, SHARD_EOT);
     packed_batch_alloc(&b, 4, 16);
     poison_batch(&b);
     dataloader_next(&dl, &b);
@@ -572,6 +573,49 @@ static void test_tiny_dataset_wraps(void)
     packed_batch_free(&b);
     dataloader_free(&dl);
     unlink(path);
+    rmdir(dir);
+}
+
+/* Shards whose documents start with another token (llm.c's Llama 3 shards:
+   begin-of-text 128000, uint32), read with that document token: the same
+   segments and targets as the GPT-2 shard of the same documents, with 128000
+   where that one has 50256 (50256 is an ordinary token there). */
+static void test_other_doc_token(void)
+{
+    char dir[] = "/tmp/packlm_doctoken_XXXXXX", gpt2[64], llama[64];
+    if (!mkdtemp(dir)) die("mkdtemp failed");
+    snprintf(gpt2, sizeof(gpt2), "%s/gpt2.bin", dir);
+    snprintf(llama, sizeof(llama), "%s/llama.bin", dir);
+    const uint32_t g[9] = {SHARD_EOT, 1, 2, 3, SHARD_EOT, 4, 5, SHARD_EOT, 6};
+    const uint32_t l[9] = {LLAMA3_BOS, 1, SHARD_EOT, 3, LLAMA3_BOS, 4, 5, LLAMA3_BOS, 6};
+    write_shard_file(gpt2, g, 9, 4);
+    write_shard_file(llama, l, 9, 4);
+    DataLoader a, b;
+    PackedBatch x, y;
+    dataloader_init(&a, gpt2, 1, 12, 0, 1, PACK_BESTFIT, DATALOADER_NO_SHUFFLE, 128256, SHARD_EOT);
+    dataloader_init(&b, llama, 1, 12, 0, 1, PACK_BESTFIT, DATALOADER_NO_SHUFFLE, 128256, LLAMA3_BOS);
+    packed_batch_alloc(&x, 1, 12);
+    packed_batch_alloc(&y, 1, 12);
+    poison_batch(&x);
+    poison_batch(&y);
+    dataloader_next(&a, &x);
+    dataloader_next(&b, &y);
+    int same = x.num_segments == y.num_segments && packed_batch_check(&y) == NULL;
+    for (int s = 0; same && s <= x.num_segments; s++) same = x.cu_seqlens[s] == y.cu_seqlens[s];
+    for (int i = 0; same && i < 12; i++) {
+        const int gi = x.inputs[i] == SHARD_EOT ? LLAMA3_BOS : x.inputs[i] == 2 ? SHARD_EOT : x.inputs[i];
+        const int gt = x.targets[i] == SHARD_EOT ? LLAMA3_BOS : x.targets[i] == 2 ? SHARD_EOT : x.targets[i];
+        same = y.inputs[i] == gi && y.targets[i] == gt && x.pos[i] == y.pos[i];
+    }
+    check(same && x.num_segments == 4, "other_doc_token_segments",
+          "documents not found at token 128000 the way they are at 50256 (%d vs %d segments)", y.num_segments,
+          x.num_segments);
+    dataloader_free(&a);
+    dataloader_free(&b);
+    packed_batch_free(&x);
+    packed_batch_free(&y);
+    unlink(gpt2);
+    unlink(llama);
     rmdir(dir);
 }
 
@@ -609,8 +653,8 @@ static void expect_death(const char *name, void (*fn)(const TestData *), const T
 static void run_state_other_T(const TestData *td)
 {
     DataLoader a, b;
-    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_BESTFIT, 3, VOCAB);
-    dataloader_init(&b, td->pattern, 2, 17, 0, 1, PACK_BESTFIT, 3, VOCAB);
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_BESTFIT, 3, VOCAB, SHARD_EOT);
+    dataloader_init(&b, td->pattern, 2, 17, 0, 1, PACK_BESTFIT, 3, VOCAB, SHARD_EOT);
     DataLoaderState st = dataloader_get_state(&a);
     dataloader_set_state(&b, &st);
 }
@@ -618,7 +662,7 @@ static void run_state_other_T(const TestData *td)
 static void run_state_row_out_of_range(const TestData *td)
 {
     DataLoader a;
-    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
     DataLoaderState st = dataloader_get_state(&a);
     st.row_pos = 1 << 30;
     dataloader_set_state(&a, &st);
@@ -629,8 +673,8 @@ static void run_state_other_data(const TestData *td)
     DataLoader a, b;
     char one_shard[128];
     snprintf(one_shard, sizeof(one_shard), "%s/shard_000.bin", td->dir);
-    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
-    dataloader_init(&b, one_shard, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
+    dataloader_init(&b, one_shard, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
     DataLoaderState st = dataloader_get_state(&a);
     dataloader_set_state(&b, &st);
 }
@@ -639,7 +683,7 @@ static void run_wrong_batch_shape(const TestData *td)
 {
     DataLoader a;
     PackedBatch b;
-    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&a, td->pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
     packed_batch_alloc(&b, 2, 8);
     dataloader_next(&a, &b);
 }
@@ -647,7 +691,7 @@ static void run_wrong_batch_shape(const TestData *td)
 static void run_rank_out_of_range(const TestData *td)
 {
     DataLoader a;
-    dataloader_init(&a, td->pattern, 2, 16, 3, 3, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&a, td->pattern, 2, 16, 3, 3, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
 }
 
 static void run_no_match(const TestData *td)
@@ -655,7 +699,7 @@ static void run_no_match(const TestData *td)
     DataLoader a;
     char pattern[128];
     snprintf(pattern, sizeof(pattern), "%s/nothing_*.bin", td->dir);
-    dataloader_init(&a, pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB);
+    dataloader_init(&a, pattern, 2, 16, 0, 1, PACK_CHUNK, 3, VOCAB, SHARD_EOT);
 }
 
 /* late_1.bin has an id >= 50257: its header passes at init, the token scan
@@ -666,7 +710,7 @@ static void run_bad_token_later(const TestData *td)
     snprintf(pattern, sizeof(pattern), "%s/late_*.bin", td->dir);
     DataLoader a;
     PackedBatch b;
-    dataloader_init(&a, pattern, 4, 16, 0, 1, PACK_CHUNK, DATALOADER_NO_SHUFFLE, 50257);
+    dataloader_init(&a, pattern, 4, 16, 0, 1, PACK_CHUNK, DATALOADER_NO_SHUFFLE, 50257, SHARD_EOT);
     packed_batch_alloc(&b, 4, 16);
     for (;;) dataloader_next(&a, &b);
 }
@@ -716,7 +760,7 @@ static size_t build_shard(unsigned char *buf, int width, int n, int32_t magic, i
 
 static void expect_problem(const char *name, const void *bytes, size_t size, int vocab, const char *substring)
 {
-    const char *msg = shard_validate(bytes, size, vocab);
+    const char *msg = shard_validate(bytes, size, vocab, SHARD_EOT);
     check(msg && strstr(msg, substring), name, "expected a message containing '%s', got '%s'", substring,
           msg ? msg : "(valid)");
 }
@@ -725,9 +769,15 @@ static void test_validator(void)
 {
     static unsigned char buf[SHARD_HEADER_BYTES + 4 * 64 + 8];
     size_t size = build_shard(buf, 2, 40, SHARD_MAGIC_U16, SHARD_VERSION_U16, 40);
-    check(shard_validate(buf, size, 50257) == NULL, "validate_good_uint16", "%s", shard_validate(buf, size, 50257));
+    const char *msg = shard_validate(buf, size, 50257, SHARD_EOT);
+    check(msg == NULL, "validate_good_uint16", "%s", msg);
     size = build_shard(buf, 4, 40, SHARD_MAGIC_U32, SHARD_VERSION_U32, 40);
-    check(shard_validate(buf, size, 50257) == NULL, "validate_good_uint32", "%s", shard_validate(buf, size, 50257));
+    msg = shard_validate(buf, size, 50257, SHARD_EOT);
+    check(msg == NULL, "validate_good_uint32", "%s", msg);
+    msg = shard_validate(buf, size, 128256, LLAMA3_BOS);
+    check(msg && strstr(msg, "first token is 50256, not the document token 128000 (--doc-token)"),
+          "validate_other_doc_token", "a shard starting with 50256 read with document token 128000: '%s'",
+          msg ? msg : "(valid)");
     expect_problem("validate_empty", buf, 0, 50257, "empty file");
     expect_problem("validate_short_header", buf, 100, 50257, "truncated header");
     size = build_shard(buf, 2, 40, 12345, 1, 40);
@@ -759,6 +809,7 @@ int main(void)
     test_bestfit_padding_is_small();
     test_uint16_shard();
     test_tiny_dataset_wraps();
+    test_other_doc_token();
 
     TestData td;
     make_test_data(&td, 2024, 4, 40, 32);

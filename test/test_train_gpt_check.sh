@@ -34,6 +34,7 @@ expect check_data 0 'dataloader: 1 shard, [0-9]+ tokens' $gpu --check
 expect check_flag_range 1 'flag -b: 4294967297 is out of range' $gpu --check -b 4294967297
 expect check_flag_range_steps 1 'flag -n: 4294967298 is out of range' $gpu --check -n 4294967298 -o "$TMP/o"
 expect cpu_refuses_check 1 'flag --check .* is not supported by train_cpu' ./train_cpu --check
+expect check_doc_token 1 'first token is 50256, not the document token 7 \(--doc-token\)' $gpu --check --doc-token 7
 expect check_attention_path 1 "flag --attention: unknown path 'sm70'" $gpu --check --attention sm70
 expect cpu_refuses_attention 1 'flag --attention .* is not supported by train_cpu' ./train_cpu --attention sm80
 

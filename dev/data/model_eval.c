@@ -40,7 +40,7 @@ static void eval_docs(const char *model_path, const char *shard_path, const char
     Shard s;
     shard_open(&s, shard_path);
     int num_docs;
-    int64_t *starts = shard_find_documents(&s, &num_docs);
+    int64_t *starts = shard_find_documents(&s, SHARD_EOT, &num_docs);
     int longest = 0;
     for (int d = 0; d < num_docs; d++) {
         const int64_t end = d + 1 < num_docs ? starts[d + 1] : s.num_tokens;
@@ -48,7 +48,7 @@ static void eval_docs(const char *model_path, const char *shard_path, const char
     }
     CpuModel m;
     load_model(&m, model_path, 1, longest);
-    shard_check_tokens(&s, m.cfg.vocab_size);
+    shard_check_tokens(&s, m.cfg.vocab_size, SHARD_EOT);
     OutFile out; /* LOGITS.tmp, renamed when complete */
     if (logits_path) out_file_open(&out, logits_path);
     const int V = m.cfg.vocab_size, Vp = m.cfg.padded_vocab_size;

@@ -9,7 +9,7 @@
  * below the vocabulary); the first problem ends the run with a message naming
  * the file and a non-zero exit.
  *
- * usage: shard_info [-t T] [-v VOCAB] PATTERN     (quote the pattern)
+ * usage: shard_info [-t T] [-v VOCAB] [-d ID] PATTERN     (quote the pattern)
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,29 +18,32 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: shard_info [-t T] [-v VOCAB] PATTERN\n"
+            "usage: shard_info [-t T] [-v VOCAB] [-d ID] PATTERN\n"
             "  Validate every shard matching PATTERN (a glob; quote it) and print token,\n"
             "  document and packing statistics.\n"
             "  -t T       tokens per row for the packing statistics (default 1024)\n"
             "  -v VOCAB   vocabulary size; every token id must be below it (default 50257)\n"
+            "  -d ID      the token that starts every document (default 50256, GPT-2's end-of-text;\n"
+            "             train_gpt --doc-token)\n"
             "  -h, --help this text\n");
 }
 
 int main(int argc, char **argv)
 {
-    int T = 1024, vocab = 50257;
+    int T = 1024, vocab = 50257, doc_token = SHARD_EOT;
     const char *pattern = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "-v")) {
+        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "-v") || !strcmp(argv[i], "-d")) {
             if (i + 1 >= argc) die("option %s needs a value (see --help)", argv[i]);
             long v = parse_long_or_die(argv[i + 1], argv[i]);
-            long limit = argv[i][1] == 't' ? 1L << 20 : 1L << 30;
-            if (v < 1 || v > limit) die("option %s: %ld is not in [1, %ld]", argv[i], v, limit);
+            long lowest = argv[i][1] == 'd' ? 0 : 1, limit = argv[i][1] == 't' ? 1L << 20 : 1L << 30;
+            if (v < lowest || v > limit) die("option %s: %ld is not in [%ld, %ld]", argv[i], v, lowest, limit);
             if (argv[i][1] == 't') T = (int)v;
-            else vocab = (int)v;
+            else if (argv[i][1] == 'v') vocab = (int)v;
+            else doc_token = (int)v;
             i++;
         } else if (argv[i][0] == '-') {
             usage(stderr);
@@ -65,9 +68,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < num_paths; i++) {
         Shard s;
         shard_open(&s, paths[i]);
-        shard_check_tokens(&s, vocab);
+        shard_check_tokens(&s, vocab, doc_token);
         int num_docs;
-        int64_t *starts = shard_find_documents(&s, &num_docs);
+        int64_t *starts = shard_find_documents(&s, doc_token, &num_docs);
         int64_t shortest = INT64_MAX, longest = 0;
         for (int d = 0; d < num_docs; d++) {
             int64_t len = starts[d + 1] - starts[d];

@@ -72,7 +72,7 @@ static void decode_shard(const Tokenizer *t, const char *path)
 {
     Shard s;
     shard_open(&s, path);
-    shard_check_tokens(&s, t->vocab_size);
+    shard_check_tokens(&s, t->vocab_size, SHARD_EOT);
     for (int64_t i = 0; i < s.num_tokens; i++) {
         size_t len = 0;
         const unsigned char *bytes = tokenizer_token_bytes(t, (int)shard_token(&s, i), &len);

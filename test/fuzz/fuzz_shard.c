@@ -19,7 +19,7 @@ static void check_rows(const Shard *s, const PackedRows *rows, int T)
     int64_t tokens = 0;
     for (int r = 0; r < rows->num_rows; r++) {
         b.num_segments = 0;
-        packed_row_write(&b, 0, s, rows, r);
+        packed_row_write(&b, 0, s, rows, r, SHARD_EOT);
         packed_batch_finish(&b);
         if (packed_batch_check(&b)) abort();
         for (int i = 0; i < T; i++) {
@@ -34,10 +34,10 @@ static void check_rows(const Shard *s, const PackedRows *rows, int T)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (shard_validate(data, size, SHARD_EOT + 1)) return 0;
+    if (shard_validate(data, size, SHARD_EOT + 1, SHARD_EOT)) return 0;
     Shard s = shard_from_bytes(data, size);
     int T = 1 + (int)(size % 37), num_docs;
-    int64_t *starts = shard_find_documents(&s, &num_docs);
+    int64_t *starts = shard_find_documents(&s, SHARD_EOT, &num_docs);
     if (num_docs < 1 || starts[0] != 0) abort();
     PackedRows rows;
     pack_chunk(&rows, starts, num_docs, T);
