@@ -251,8 +251,9 @@ static void test_dataloader_rows(void)
         for (int P = 1; P <= 4; P++) {
             DataLoader global, *local = (DataLoader *)malloc_or_die((size_t)P * sizeof(DataLoader));
             PackedBatch gb, lb;
-            dataloader_init(&global, pattern, B * P, T, 0, 1, (PackingMode)mode, 5, 50257);
-            for (int r = 0; r < P; r++) dataloader_init(&local[r], pattern, B, T, r, P, (PackingMode)mode, 5, 50257);
+            dataloader_init(&global, pattern, B * P, T, 0, 1, (PackingMode)mode, 5, 50257, SHARD_EOT);
+            for (int r = 0; r < P; r++)
+                dataloader_init(&local[r], pattern, B, T, r, P, (PackingMode)mode, 5, 50257, SHARD_EOT);
             packed_batch_alloc(&gb, B * P, T);
             packed_batch_alloc(&lb, B, T);
             int ok = 1;
