@@ -93,6 +93,22 @@ __device__ __forceinline__ void sm90_abt(float acc[8][4], const floatX *a, const
                            kk > 0);
 }
 
+/* The two score-like products of a step, issued together and waited for:
+   acc0 = A0 B0^T and acc1 = A1 B1^T (64 x 64 each; S^T and dP^T in the kv
+   kernel, S and dP in the dq kernel). */
+template <int HD>
+__device__ __forceinline__ void sm90_abt_pair(float acc0[8][4], const floatX *a0, const floatX *b0, float acc1[8][4],
+                                              const floatX *a1, const floatX *b1)
+{
+    wgmma_fence();
+    sm90_abt<HD>(acc0, a0, b0);
+    sm90_abt<HD>(acc1, a1, b1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_keep<8>(acc0);
+    wgmma_keep<8>(acc1);
+}
+
 /* acc (64 x HD) += A B with A (64 x 64) in registers as 4 k16 fragments and
    B a 64-row tile read MN-major (e.g. dV += P^T dO). Issued, not waited for. */
 template <int HD>
@@ -181,13 +197,7 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
         const floatX *q_tile = sm.ring(i % 2, 0), *do_tile = sm.ring(i % 2, 1);
 
         float p[8][4], ds[8][4]; /* S^T then P^T; dP^T then dS^T: rows keys, columns queries */
-        wgmma_fence();
-        sm90_abt<HD>(p, sm.resident(0), q_tile);
-        sm90_abt<HD>(ds, sm.resident(1), do_tile);
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_keep<8>(p);
-        wgmma_keep<8>(ds);
+        sm90_abt_pair<HD>(p, sm.resident(0), q_tile, ds, sm.resident(1), do_tile);
         const bool needs_mask = q0 < k0 + ROWS; /* some key of the tile follows some query */
 #pragma unroll
         for (int n = 0; n < 8; n++) {
@@ -266,13 +276,7 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
         const int key0 = tile.seg_start + j * ROWS;
 
         float p[8][4], ds[8][4]; /* S then P; dP then dS: rows queries, columns keys */
-        wgmma_fence();
-        sm90_abt<HD>(p, sm.resident(0), k_tile);
-        sm90_abt<HD>(ds, sm.resident(1), v_tile);
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_keep<8>(p);
-        wgmma_keep<8>(ds);
+        sm90_abt_pair<HD>(p, sm.resident(0), k_tile, ds, sm.resident(1), v_tile);
         const bool needs_mask = attention_block_needs_mask(key0, ROWS, tile.start);
 #pragma unroll
         for (int n = 0; n < 8; n++) {
