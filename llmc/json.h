@@ -10,7 +10,8 @@
  *                                           written without fraction/exponent
  *   json_free(&root)
  * Never exits and never reads past text[len - 1]: bad input is a message.
- * Strings are decoded by jsonl.h's json_string (escapes, \uXXXX -> UTF-8).
+ * The lexer below (cursor, json_string: escapes, \uXXXX -> UTF-8, a lone
+ * surrogate -> U+FFFD) also serves jsonl.h, which reads JSONL lines with it.
  */
 #ifndef PACKLM_JSON_H
 #define PACKLM_JSON_H
@@ -19,7 +20,121 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonl.h"
+
+typedef struct {
+    unsigned char *bytes;
+    size_t len, cap;
+} ByteBuf;
+
+static inline int byte_buf_push(ByteBuf *b, unsigned char c)
+{
+    if (b->len == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 256;
+        unsigned char *grown = (unsigned char *)realloc(b->bytes, cap);
+        if (!grown) return 0;
+        b->bytes = grown;
+        b->cap = cap;
+    }
+    b->bytes[b->len++] = c;
+    return 1;
+}
+
+typedef struct {
+    const unsigned char *s;
+    size_t len, pos;
+    const char *err;
+    int depth;
+} JsonCursor;
+
+#define JSON_MAX_DEPTH 256
+
+static inline int json_fail(JsonCursor *c, const char *err)
+{
+    if (!c->err) c->err = err;
+    return 0;
+}
+
+static inline void json_skip_space(JsonCursor *c)
+{
+    while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\r' ||
+                               c->s[c->pos] == '\n'))
+        c->pos++;
+}
+
+static inline int json_hex4(JsonCursor *c, uint32_t *v)
+{
+    if (c->len - c->pos < 4) return json_fail(c, "truncated \\u escape");
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char h = c->s[c->pos++];
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0) return json_fail(c, "bad hex digit in a \\u escape");
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 1;
+}
+
+static inline int json_put_utf8(JsonCursor *c, ByteBuf *out, uint32_t cp)
+{
+    if (!out) return 1;
+    unsigned char b[4];
+    int n;
+    if (cp < 0x80) { b[0] = (unsigned char)cp; n = 1; }
+    else if (cp < 0x800) { b[0] = (unsigned char)(0xC0 | cp >> 6); b[1] = (unsigned char)(0x80 | (cp & 0x3F)); n = 2; }
+    else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | cp >> 12);
+        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | cp >> 18);
+        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    for (int i = 0; i < n; i++)
+        if (!byte_buf_push(out, b[i])) return json_fail(c, "out of memory");
+    return 1;
+}
+
+/* A string starting at the opening quote; its decoded bytes go to out (NULL: skip). */
+static inline int json_string(JsonCursor *c, ByteBuf *out)
+{
+    if (c->pos >= c->len || c->s[c->pos] != '"') return json_fail(c, "expected a string");
+    c->pos++;
+    while (c->pos < c->len) {
+        unsigned char ch = c->s[c->pos++];
+        if (ch == '"') return 1;
+        if (ch < 0x20) return json_fail(c, "control character inside a string");
+        if (ch != '\\') {
+            if (out && !byte_buf_push(out, ch)) return json_fail(c, "out of memory");
+            continue;
+        }
+        if (c->pos >= c->len) break;
+        unsigned char e = c->s[c->pos++];
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e && simple) {
+            static const char decoded[] = "\"\\/\b\f\n\r\t";
+            if (!json_put_utf8(c, out, (unsigned char)decoded[simple - "\"\\/bfnrt"])) return 0;
+            continue;
+        }
+        if (e != 'u') return json_fail(c, "unknown escape in a string");
+        uint32_t cp;
+        if (!json_hex4(c, &cp)) return 0;
+        if (cp >= 0xD800 && cp <= 0xDBFF && c->len - c->pos >= 6 && c->s[c->pos] == '\\' && c->s[c->pos + 1] == 'u') {
+            size_t save = c->pos;
+            uint32_t low;
+            c->pos += 2;
+            if (!json_hex4(c, &low)) return 0;
+            if (low >= 0xDC00 && low <= 0xDFFF) cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            else c->pos = save; /* not a pair: the high surrogate stands alone */
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+        if (!json_put_utf8(c, out, cp)) return 0;
+    }
+    return json_fail(c, "unterminated string");
+}
 
 typedef enum { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT } JsonType;
 
@@ -114,7 +229,7 @@ static inline int json_parse_number(JsonCursor *c, JsonValue *out)
 static inline int json_parse_container(JsonCursor *c, JsonValue *out, int object)
 {
     const unsigned char close = object ? '}' : ']';
-    if (++c->depth > JSONL_MAX_DEPTH) return json_fail(c, "nested too deeply");
+    if (++c->depth > JSON_MAX_DEPTH) return json_fail(c, "nested too deeply");
     out->type = object ? JSON_OBJECT : JSON_ARRAY;
     c->pos++;
     json_skip_space(c);
