@@ -489,6 +489,7 @@ int main(int argc, char **argv)
     char eval_error[1024];
     if (tc.eval_file && !mc_read(tc.eval_file, cfg.vocab_size, &eval_set, eval_error, sizeof(eval_error)))
         die("--eval: %s", eval_error);
+    if (tc.eval_file) mc_require_fits(&eval_set, tc.T, tc.eval_file); /* now, not at the first evaluation */
     dataloader_print_stats(&train_loader, stdout);
     const int grad_accum = train_config_grad_accum(&tc, num_ranks);
     print_plan(&tc, &cfg, &layout, opt_size, num_ranks, grad_accum, use_val);

@@ -244,6 +244,7 @@ int main(int argc, char **argv)
     char eval_error[1024];
     if (tc.eval_file && !mc_read(tc.eval_file, cfg.vocab_size, &eval_set, eval_error, sizeof(eval_error)))
         die("--eval: %s", eval_error);
+    if (tc.eval_file) mc_require_fits(&eval_set, tc.T, tc.eval_file); /* now, not at the first evaluation */
     if (resumed_opt && data.use_shards) dataloader_set_state(&data.train, &loader_state);
     const int grad_accum = train_config_grad_accum(&tc, 1);
     const long tokens_per_step = (long)tc.B * tc.T * grad_accum;

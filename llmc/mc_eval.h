@@ -207,6 +207,32 @@ typedef struct {
     int correct, examples;   /* after the last mc_run_score */
 } McRun;
 
+/* The longest context + completion of the set, in tokens (1 for an empty
+   set); *example and *completion say which it is. */
+static inline int mc_longest_sequence(const McSet *set, int *example, int *completion)
+{
+    int longest = 1;
+    *example = *completion = 0;
+    for (int i = 0; i < set->num_examples; i++)
+        for (int k = 0; k < set->examples[i].num_completions; k++)
+            if (set->examples[i].context_len + set->examples[i].completion_len[k] > longest) {
+                longest = set->examples[i].context_len + set->examples[i].completion_len[k];
+                *example = i;
+                *completion = k;
+            }
+    return longest;
+}
+
+/* Dies, naming the file and the example, unless every context + completion
+   fits a row of T tokens. */
+static inline void mc_require_fits(const McSet *set, int T, const char *path)
+{
+    int i, k;
+    const int longest = mc_longest_sequence(set, &i, &k);
+    if (longest > T)
+        die("'%s': example %d: context + completion %d = %d tokens do not fit a row of T=%d", path, i, k, longest, T);
+}
+
 static inline void mc_run_begin(McRun *r, const McSet *set, int T, int rank, int num_ranks, const char *path)
 {
     memset(r, 0, sizeof(*r));
@@ -215,11 +241,7 @@ static inline void mc_run_begin(McRun *r, const McSet *set, int T, int rank, int
     r->begin = (int)((long long)set->num_examples * rank / num_ranks);
     r->end = (int)((long long)set->num_examples * (rank + 1) / num_ranks);
     r->next_example = r->begin;
-    for (int i = 0; i < set->num_examples; i++)
-        for (int k = 0; k < set->examples[i].num_completions; k++)
-            if (set->examples[i].context_len + set->examples[i].completion_len[k] > T)
-                die("'%s': example %d: context + completion %d = %d tokens do not fit a row of T=%d", path, i, k,
-                    set->examples[i].context_len + set->examples[i].completion_len[k], T);
+    mc_require_fits(set, T, path);
     const int n = r->end - r->begin;
     r->loss_sum = (double *)calloc_or_die((size_t)(n ? n : 1) * MC_MAX_COMPLETIONS, sizeof(double));
     r->chosen = (int *)calloc_or_die((size_t)(n ? n : 1), sizeof(int));

@@ -35,6 +35,9 @@ for i in 4 5; do
     expect "mc_eval: example $i, a labelled gibberish ending loses" 0 "^example $i: .*\(wrong\)" cat "$TMP/eval.log"
 done
 expect "mc_eval: model_eval agrees with train_cpu (4 of 6)" 0 "4 of 6 examples correct" cat "$TMP/eval.log"
+expect "mc_eval: an eval set longer than -t is refused before the first step" 1 \
+    "example [0-9]+: context \\+ completion [0-9]+ = [0-9]+ tokens do not fit a row of T=4" \
+    ./train_cpu -x 1 -t 4 --eval "$TMP/mc.bin"
 printf 'not an eval file' >"$TMP/bad.bin"
 expect "mc_eval: train_cpu --eval refuses a file that is not an eval file" 1 "bad.bin': shorter than the 256-int header" \
     ./train_cpu -x 1 --eval "$TMP/bad.bin"

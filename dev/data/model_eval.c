@@ -87,11 +87,8 @@ static void eval_choices(const char *model_path, const char *eval_path)
     McSet set;
     char err[1024];
     if (!mc_read(eval_path, c.vocab_size, &set, err, sizeof(err))) die("%s", err);
-    int T = 1;
-    for (int i = 0; i < set.num_examples; i++)
-        for (int k = 0; k < set.examples[i].num_completions; k++)
-            if (set.examples[i].context_len + set.examples[i].completion_len[k] > T)
-                T = set.examples[i].context_len + set.examples[i].completion_len[k];
+    int longest_example, longest_completion;
+    const int T = mc_longest_sequence(&set, &longest_example, &longest_completion);
     CpuModel m;
     load_model(&m, model_path, 4, T);
     PackedBatch b;

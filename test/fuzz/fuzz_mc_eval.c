@@ -21,11 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (err[0] == '\0') abort(); /* a refusal always says why */
         return 0;
     }
-    int T = 1;
-    for (int i = 0; i < set.num_examples; i++)
-        for (int k = 0; k < set.examples[i].num_completions; k++)
-            if (set.examples[i].context_len + set.examples[i].completion_len[k] > T)
-                T = set.examples[i].context_len + set.examples[i].completion_len[k];
+    int longest_example, longest_completion;
+    const int T = mc_longest_sequence(&set, &longest_example, &longest_completion);
     PackedBatch b;
     packed_batch_alloc(&b, 2, T);
     float *losses = (float *)calloc((size_t)2 * T, sizeof(float));
