@@ -166,24 +166,11 @@ static inline int mc_parse(const unsigned char *bytes, size_t size, const char *
 static inline int mc_read(const char *path, int vocab_size, McSet *set, char *err, size_t errlen)
 {
     memset(set, 0, sizeof(*set));
-    FILE *f = fopen(path, "rb");
-    if (!f) return mc_error(err, errlen, "'%s': cannot open: %s", path, strerror(errno));
-    unsigned char *bytes = NULL;
-    size_t size = 0, cap = 0, got;
-    do {
-        if (size == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *grown = (unsigned char *)realloc(bytes, cap);
-            if (!grown) die("out of host memory reading '%s'", path);
-            bytes = grown;
-        }
-        got = fread(bytes + size, 1, cap - size, f);
-        size += got;
-    } while (got > 0);
-    const int read_error = ferror(f);
-    fclose(f);
-    const int ok = read_error ? mc_error(err, errlen, "'%s': read error", path)
-                              : mc_parse(bytes, size, path, vocab_size, set, err, errlen);
+    size_t size;
+    const char *why;
+    unsigned char *bytes = read_file(path, &size, &why);
+    if (!bytes) return mc_error(err, errlen, "'%s': %s", path, why);
+    const int ok = mc_parse(bytes, size, path, vocab_size, set, err, errlen);
     free(bytes);
     return ok;
 }

@@ -271,15 +271,12 @@ static inline int st_model_add_file(StModel *m, const char *dir, const char *fil
 /* A whole JSON file (config.json, an index) into *root; 0 and a message naming the file otherwise. */
 static inline int st_read_json(const char *path, JsonValue *root, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return st_error(err, "'%s': cannot open: %s", path, strerror(errno));
-    ByteBuf text = {0};
-    int ch, ok = 1;
-    while (ok && (ch = fgetc(f)) != EOF) ok = byte_buf_push(&text, (unsigned char)ch);
-    fclose(f);
-    size_t where = 0;
-    const char *bad = ok ? json_parse(text.bytes, text.len, root, &where) : "out of memory";
-    free(text.bytes);
+    size_t size, where = 0;
+    const char *why;
+    unsigned char *text = read_file(path, &size, &why);
+    if (!text) return st_error(err, "'%s': %s", path, why);
+    const char *bad = json_parse(text, size, root, &where);
+    free(text);
     if (bad) return st_error(err, "'%s': not valid JSON: %s at byte %zu", path, bad, where);
     return 1;
 }

@@ -69,19 +69,40 @@ static inline void *malloc_or_die(size_t bytes)
     return p;
 }
 
-/* The whole file in a malloc'd buffer (plus a terminating 0 not counted in *size). */
+/* The whole file in a malloc'd buffer (plus a terminating 0 not counted in
+   *size), or NULL with *why saying what went wrong ("cannot open: ...", "not
+   a regular file", ...). Never exits: readers that report errors use it. */
+static inline unsigned char *read_file(const char *path, size_t *size, const char **why)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        static char reason[160];
+        snprintf(reason, sizeof(reason), "cannot open: %s", strerror(errno));
+        *why = reason;
+        return NULL;
+    }
+    struct stat st;
+    unsigned char *data = NULL;
+    *why = NULL;
+    if (fstat(fileno(f), &st) != 0) *why = "cannot stat the file";
+    else if (!S_ISREG(st.st_mode)) *why = "not a regular file";
+    else if (!(data = (unsigned char *)malloc((size_t)st.st_size + 1))) *why = "out of host memory";
+    else if (fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) *why = "read error";
+    fclose(f);
+    if (*why) {
+        free(data);
+        return NULL;
+    }
+    data[st.st_size] = 0;
+    *size = (size_t)st.st_size;
+    return data;
+}
+
 static inline unsigned char *read_file_or_die(const char *path, size_t *size)
 {
-    FILE *f = fopen_or_die(path, "rb");
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) die("'%s': cannot stat: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) die("'%s': not a regular file", path);
-    off_t n = st.st_size;
-    unsigned char *data = (unsigned char *)malloc_or_die((size_t)n + 1);
-    fread_or_die(data, 1, (size_t)n, f, path);
-    fclose_or_die(f, path);
-    data[n] = 0;
-    *size = (size_t)n;
+    const char *why;
+    unsigned char *data = read_file(path, size, &why);
+    if (!data) die("'%s': %s", path, why);
     return data;
 }
 
