@@ -1,9 +1,10 @@
 /*
  * gelu.cuh — GELU, tanh approximation, over n bf16 elements (n a multiple of 8):
  *   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
- * matmul.cuh fuses this forward into the epilogue of the matmul that makes x,
- * and the backward, gelu'(x) * dout, into the epilogue of the backward matmul
- * of the layer that reads gelu(x); this kernel serves the recompute, -r 1.
+ *   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ * gelu_backward overwrites dinp = gelu'(inp) * dout; dinp may alias dout.
+ * (matmul.cuh fuses the forward into the cuBLASLt epilogue; gelu_forward
+ * serves the recompute, -r 1, and gelu_backward matmul_backward.)
  */
 #ifndef PACKLM_GELU_CUH
 #define PACKLM_GELU_CUH
@@ -21,9 +22,24 @@ struct GeluForwardOp {
     }
 };
 
+/* x = the GELU input, y = the gradient of its output. */
+struct GeluBackwardOp {
+    __device__ float operator()(float x, float dy) const
+    {
+        const float t = tanhf(GELU_SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x));
+        const float du = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * x * x);
+        return dy * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+};
+
 static void gelu_forward(floatX *out, const floatX *inp, size_t n, cudaStream_t s)
 {
     map_elements("gelu_forward", out, inp, NULL, n, GeluForwardOp(), s);
+}
+
+static void gelu_backward(floatX *dinp, const floatX *inp, const floatX *dout, size_t n, cudaStream_t s)
+{
+    map_elements("gelu_backward", dinp, inp, dout, n, GeluBackwardOp(), s);
 }
 
 #endif /* PACKLM_GELU_CUH */

@@ -1,21 +1,19 @@
 /*
  * matmul.cuh — the linear layers through cuBLASLt: bf16 in and out, fp32
- * accumulation; bias and GELU fused into the forward's epilogue, the GELU
- * backward and its bias gradient into the backward's.
+ * accumulation, bias and GELU fused into the forward's epilogue.
  *
  *   inp (N, C), weight (OC, C), bias (OC) or NULL  ->  out (N, OC) = inp @ W^T + b
  *   pre_gelu (N, OC) or NULL: when given, pre_gelu = inp @ W^T + b and out = gelu(pre_gelu)
  * Backward (dout (N, OC)):
+ *   pre_gelu given: first dout *= gelu'(pre_gelu), in place (dout is overwritten)
  *   dinp (N, C) = dout @ W                  overwritten
  *   dweight (OC, C) += dout^T @ inp         accumulated by cuBLASLt with beta = 1
- *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh)
- *   inp_pre_gelu (N, C) or NULL: when given, inp = gelu(inp_pre_gelu) (the
- *   previous layer's forward with pre_gelu) and dinp is the gradient of
- *   inp_pre_gelu instead: (dout @ W) * gelu'(inp_pre_gelu), applied by the
- *   epilogue (cuBLASLt's DGELU: the tanh form, on the fp32 product); then
- *   dinp_bias (C, the previous layer's bias gradient; NULL if it has none)
- *   += column sums of that dinp, summed by the same epilogue (BGRAD).
- *   scratch: matmul_dbias_scratch_bytes(width) bytes, width >= C and OC.
+ *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh);
+ *                                           scratch: matmul_dbias_scratch_bytes(OC)
+ * The GELU backward is a kernel of its own (gelu.cuh): with cuBLASLt's
+ * DGELU_BGRAD epilogue on the dinp matmul, gpt2's fcproj backward measured
+ * slower on an H200 than this path; dev/cuda/matmul.cu times both and the
+ * DGELU-only epilogue (dev/notes/trainer.md).
  * Row-major (rows, cols) is column-major (cols, rows), so every product is
  * expressed to cuBLASLt on the transposed, column-major views.
  * Needs cuda_common_init() (handle + workspace). Widths C, OC multiples of 8.
@@ -25,21 +23,15 @@
 
 #include "column_reduce.cuh"
 #include "cuda_common.h"
-#include "residual.cuh"
+#include "gelu.cuh"
 
-/* Scratch of matmul_backward for C, OC <= width: the column reduction's partials,
-   or the epilogue's bf16 bias gradient (width values), one after the other. */
-static inline size_t matmul_dbias_scratch_bytes(int width)
-{
-    const size_t partials = column_reduce_scratch_bytes(width, 1), bgrad = (size_t)width * sizeof(floatX);
-    return partials > bgrad ? partials : bgrad;
-}
+static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
 
 /*
  * Column-major D (m, n) = op(A) (m, k) @ op(B) (k, n) + beta * D, then `epilogue`
- * with its vectors: `bias` (m) read by the BIAS forms, written by BGRAD
- * (overwritten, bf16: D's type); `aux` (m, n; ld m), the GELU input, written
- * by GELU_AUX, read by DGELU.
+ * with its vectors: `bias` (m) read by the BIAS forms, written by the BGRAD
+ * forms (overwritten, bf16: D's type); `aux` (m, n; ld m), the GELU input,
+ * written by GELU_AUX, read by DGELU.
  * A is stored (k, m) when transA else (m, k); B is stored (n, k) when transB else (k, n).
  */
 static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, cublasLtEpilogue_t epilogue, const void *bias,
@@ -109,26 +101,26 @@ struct BiasGradTerm {
     }
 };
 
-static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout, const floatX *inp,
-                            const floatX *weight, float *scratch, int N, int C, int OC, const floatX *inp_pre_gelu,
-                            floatX *dinp_bias, cudaStream_t s)
+/* dbias (OC) += column sums of dout (N, OC); scratch: matmul_dbias_scratch_bytes(OC) */
+static void matmul_dbias(floatX *dbias, const floatX *dout, float *scratch, int N, int OC, cudaStream_t s)
 {
-    if (dinp_bias && !inp_pre_gelu) {
-        fprintf(stderr, "error: matmul_backward: dinp_bias (a bias gradient of the GELU input) given without inp_pre_gelu\n");
-        exit(1);
+    ColumnTargets<1> targets = {{dbias}};
+    const BiasGradTerm term = {dout, OC};
+    column_reduce_add<1>(targets, scratch, term, N, OC, s);
+}
+
+static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout, const floatX *inp,
+                            const floatX *weight, float *scratch, int N, int C, int OC, const floatX *pre_gelu,
+                            cudaStream_t s)
+{
+    if (pre_gelu) {
+        /* the contract: the gradient of the GELU output becomes that of its input, in place */
+        floatX *dpre = (floatX *)dout;
+        gelu_backward(dpre, pre_gelu, dout, (size_t)N * OC, s);
     }
-    if (dbias) {
-        ColumnTargets<1> targets = {{dbias}};
-        const BiasGradTerm term = {dout, OC};
-        column_reduce_add<1>(targets, scratch, term, N, OC, s);
-    }
-    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N), then * gelu'(inp_pre_gelu) and its row sums
-       (the columns of dinp) into the scratch, which the epilogue overwrites: added to dinp_bias after */
-    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-    if (inp_pre_gelu) epilogue = dinp_bias ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
-    floatX *bgrad = dinp_bias ? (floatX *)scratch : NULL;
-    matmul_cublaslt(dinp, weight, dout, epilogue, bgrad, inp_pre_gelu, C, N, OC, 0, 0, 0.0f, s);
-    if (dinp_bias) map_elements("matmul_backward dinp_bias", dinp_bias, dinp_bias, bgrad, C, AddOp(), s);
+    if (dbias) matmul_dbias(dbias, dout, scratch, N, OC, s);
+    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N) */
+    matmul_cublaslt(dinp, weight, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, N, OC, 0, 0, 0.0f, s);
     /* dW^T (C, OC) += inp^T (C, N) @ dout (N, OC) */
     matmul_cublaslt(dweight, inp, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, OC, N, 0, 1, 1.0f, s);
 }

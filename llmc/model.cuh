@@ -446,7 +446,7 @@ static void gpu_model_backward(GpuModel *m)
     cudaCheck(cudaMemsetAsync(m->dresid, 0, (size_t)N * C * sizeof(floatX), s));
     int head = param_head_tensor(c);
     matmul_backward(m->dnorm, GRAD(head, 0), NULL, m->logits, m->lnf, PARAM(head, 0), m->bias_scratch, N, C,
-                    c->padded_vocab_size, NULL, NULL, s);
+                    c->padded_vocab_size, NULL, s);
     model_norm_backward(m, m->dresid, GRAD(PARAM_LNFW, 0), GRAD(PARAM_LNFB, 0), m->dnorm, m->resid_final,
                         PARAM(PARAM_LNFW, 0), m->lnf_mean, m->lnf_rstd);
     for (int l = L - 1; l >= 0; l--) {
@@ -462,29 +462,28 @@ static void gpu_model_backward(GpuModel *m)
             model_norm_forward(m, NULL, ln2, ln2_mean, ln2_rstd, resid_mid, NULL, PARAM(PARAM_LN2W, l), PARAM(PARAM_LN2B, l));
             model_norm_forward(m, NULL, ln1, ln1_mean, ln1_rstd, resid_in, NULL, PARAM(PARAM_LN1W, l), PARAM(PARAM_LN1B, l));
         }
-        /* MLP block: dresid is the gradient of the layer output = of the fcproj output. gpt2: the
-           fcproj backward's epilogue turns dbig into the gradient of fch (GELU backward) and adds
-           its column sums to the fc bias gradient; llama: swiglu_backward does the first */
+        /* MLP block: dresid is the gradient of the layer output = of the fcproj output; dbig becomes the
+           gradient of fch_act, then (gpt2: matmul_backward's GELU backward, llama: swiglu_backward) of fch */
         matmul_backward(m->dbig, GRAD(PARAM_FCPROJW, l), GRAD(PARAM_FCPROJB, l), m->dresid, fch_act,
-                        PARAM(PARAM_FCPROJW, l), m->bias_scratch, N, F, C, gpt2 ? fch : NULL, GRAD(PARAM_FCB, l), s);
+                        PARAM(PARAM_FCPROJW, l), m->bias_scratch, N, F, C, NULL, s);
         if (gpt2) {
-            matmul_backward(m->dnorm, GRAD(PARAM_FCW, l), NULL, m->dbig, ln2, PARAM(PARAM_FCW, l), m->bias_scratch,
-                            N, C, F, NULL, NULL, s);
+            matmul_backward(m->dnorm, GRAD(PARAM_FCW, l), GRAD(PARAM_FCB, l), m->dbig, ln2, PARAM(PARAM_FCW, l),
+                            m->bias_scratch, N, C, F, fch, s);
         } else {
             swiglu_backward(m->dfch, m->dbig, fch, N, F, s);
             matmul_backward(m->dnorm, GRAD(PARAM_FCW, l), NULL, m->dfch, ln2, PARAM(PARAM_FCW, l), m->bias_scratch,
-                            N, C, FC, NULL, NULL, s);
+                            N, C, FC, NULL, s);
         }
         model_norm_backward(m, m->dresid, GRAD(PARAM_LN2W, l), GRAD(PARAM_LN2B, l), m->dnorm, resid_mid,
                             PARAM(PARAM_LN2W, l), ln2_mean, ln2_rstd);
         /* attention block: dresid is now the gradient of resid_mid = of the attproj output */
         matmul_backward(m->dnorm, GRAD(PARAM_ATTPROJW, l), GRAD(PARAM_ATTPROJB, l), m->dresid, atty,
-                        PARAM(PARAM_ATTPROJW, l), m->bias_scratch, N, C, C, NULL, NULL, s);
+                        PARAM(PARAM_ATTPROJW, l), m->bias_scratch, N, C, C, NULL, s);
         attention_backward(m->dbig, m->dnorm, qkv, atty, LAYER_ACT(m, m->lse, l, NH), m->cu_seqlens,
                            m->num_segments, m->max_seqlen, N, NH, NKV, HD, m->attention_workspace, s);
         if (!gpt2) rope_backward(m->dbig, m->pos, N, NH, NKV, HD, model_rope_params(c), s);
         matmul_backward(m->dnorm, GRAD(PARAM_QKVW, l), GRAD(PARAM_QKVB, l), m->dbig, ln1, PARAM(PARAM_QKVW, l),
-                        m->bias_scratch, N, C, QKV, NULL, NULL, s);
+                        m->bias_scratch, N, C, QKV, NULL, s);
         model_norm_backward(m, m->dresid, GRAD(PARAM_LN1W, l), GRAD(PARAM_LN1B, l), m->dnorm, resid_in,
                             PARAM(PARAM_LN1W, l), ln1_mean, ln1_rstd);
         model_bucket_done(m, l);

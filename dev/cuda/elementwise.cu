@@ -6,7 +6,7 @@
 
 int main(int argc, char **argv)
 {
-    dev_start(argc, argv, "GELU forward (its backward is a matmul epilogue: matmul.cu), SwiGLU forward/backward, residual add.");
+    dev_start(argc, argv, "GELU forward/backward, SwiGLU forward/backward, residual add.");
     check_gelu(10000, 1);
     check_swiglu(77, 344, 2);
     check_swiglu(256, 2048, 3);
@@ -16,6 +16,7 @@ int main(int argc, char **argv)
     const int NL = 8 * 2048, F = 8192;
     floatX *x = device_random(n_fc, 2.0f, 1), *y = device_random(n_fc, 1.0f, 2), *out = device_alloc<floatX>(n_fc);
     bench_row("gelu_forward", "n=32768*3072", 2.0 * 2 * n_fc, 0, [&] { gelu_forward(out, x, n_fc, 0); });
+    bench_row("gelu_backward", "n=32768*3072", 2.0 * 3 * n_fc, 0, [&] { gelu_backward(out, x, y, n_fc, 0); });
     bench_row("residual_forward", "n=32768*768", 2.0 * 3 * n_res, 0, [&] { residual_forward(out, x, y, n_res, 0); });
     device_free_all();
     floatX *inp = device_random((size_t)NL * 2 * F, 2.0f, 3), *dout = device_random((size_t)NL * F, 1.0f, 4);
