@@ -19,6 +19,7 @@
 #define PACKLM_ATTENTION_COMMON_CUH
 
 #include "cuda_common.h"
+#include "utils.h"
 
 #define ATTN_LOG2E 1.4426950408889634f
 
@@ -151,6 +152,34 @@ static inline void attention_allow_smem(Kernel kernel, size_t bytes, bool *done)
     if (*done) return;
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     *done = true;
+}
+
+/* Tests only: when non-zero, persistent grids hold at most this many blocks,
+   so that small inputs still give each block several work items. */
+static unsigned attention_grid_limit = 0;
+
+/* Blocks of a persistent grid over `items` work items: as many as the card
+   holds at once (per SM: the kernel's occupancy at `threads` threads and
+   `smem` dynamic bytes, found on the first call and kept in *per_sm), at
+   most `items` (and at most attention_grid_limit when that is set). Set the
+   kernel's shared-memory limit first. */
+template <typename Kernel>
+static unsigned attention_persistent_grid(Kernel kernel, int threads, size_t smem, size_t items, int *per_sm)
+{
+    static int sm_count = 0;
+    if (!sm_count) {
+        int device;
+        cudaCheck(cudaGetDevice(&device));
+        cudaCheck(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    }
+    if (!*per_sm) {
+        cudaCheck(cudaOccupancyMaxActiveBlocksPerMultiprocessor(per_sm, kernel, threads, smem));
+        if (*per_sm < 1) die("attention: a kernel of %d threads and %zu bytes of shared memory does not fit an SM",
+                             threads, smem);
+    }
+    size_t blocks = (size_t)sm_count * *per_sm;
+    if (attention_grid_limit && attention_grid_limit < blocks) blocks = attention_grid_limit;
+    return (unsigned)(items < blocks ? items : blocks);
 }
 
 #endif /* PACKLM_ATTENTION_COMMON_CUH */

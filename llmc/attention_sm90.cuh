@@ -188,7 +188,9 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     constexpr int NT_S = BN / 8, NT_O = HD / 8;
     extern __shared__ unsigned char attention_sm90_smem[];
     const AttnSm90Smem<F> sm(attention_sm90_smem);
-    const int items = *tile_count * NH, warpgroup = threadIdx.x / 128;
+    /* item: (tile, head) head-major, so that the blocks running at one time
+       read the K and V of few heads, which then stay in L2 */
+    const int num_tiles = *tile_count, items = num_tiles * NH, warpgroup = threadIdx.x / 128;
 
     if (threadIdx.x == 0) {
         tma_prefetch_map(&qkv_map);
@@ -219,8 +221,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             slot.count++;
         };
         for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
-            const AttentionTile tile = tiles[item / NH];
-            const int h = item % NH, kvh = h / (NH / NKV);
+            const AttentionTile tile = tiles[item % num_tiles];
+            const int h = item / num_tiles, kvh = h / (NH / NKV);
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
             const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
             const int qs = q_slot.stage();
@@ -244,8 +246,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     RingSlot<F::Q_STAGES> q_slot;
     RingSlot<STAGES> k_slot, v_slot;
     for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
-        const AttentionTile tile = tiles[item / NH];
-        const int h = item % NH;
+        const AttentionTile tile = tiles[item % num_tiles];
+        const int h = item / num_tiles;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         const int row0 = tile.start + wg * 64 + warp * 16; /* this warp's 16 rows */
         const int row[2] = {row0 + g, row0 + g + 8};
@@ -331,18 +333,14 @@ static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX 
 {
     constexpr int HD = F::HD;
     static bool smem_set = false;
-    static int sm_count = 0;
+    static int per_sm = 0;
     attention_allow_smem(attention_forward_sm90_kernel<F>, F::smem_bytes, &smem_set);
-    if (!sm_count) {
-        int device;
-        cudaCheck(cudaGetDevice(&device));
-        cudaCheck(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-    }
     const AttentionTable table = attention_table(workspace, F::BM, cu_seqlens, num_segments, max_seqlen, N);
     const size_t width = attention_qkv_stride(NH, NKV, HD);
     const CUtensorMap map = tma_map_rows(qkv, N, width, width, F::BM, HD / 64);
     const size_t items = (size_t)table.grid_tiles * NH; /* upper bound: blocks stop at the real count */
-    const unsigned grid = (unsigned)(items < (size_t)sm_count ? items : (size_t)sm_count);
+    const unsigned grid = attention_persistent_grid(attention_forward_sm90_kernel<F>, F::THREADS, F::smem_bytes, items,
+                                                    &per_sm);
     attention_forward_sm90_kernel<F>
         <<<grid, F::THREADS, F::smem_bytes, s>>>(map, out, lse, table.tiles, table.count, N, NH, NKV);
     cudaCheckLaunch();

@@ -50,7 +50,34 @@ static std::vector<AttentionPath> attn_available_paths(void)
 
 static inline size_t attn_qkv_width(const AttnProblem &p) { return (size_t)(p.NH + 2 * p.NKV) * p.HD; }
 
-static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, int NKV, int HD, Rng *rng)
+/* Standard normal bf16 values made on the device from a counter hash
+   (Box-Muller on two 24-bit uniforms per value): the benchmark's T=8192
+   problem holds ~0.5 G values, which take a minute to draw on the host and
+   milliseconds here. */
+__device__ __forceinline__ uint32_t attn_hash32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16);
+}
+
+__global__ void attn_fill_normal_kernel(floatX *x, size_t n, uint32_t seed)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const uint32_t a = attn_hash32(seed ^ attn_hash32((uint32_t)(2 * i))),
+                       b = attn_hash32(seed ^ attn_hash32((uint32_t)(2 * i + 1)));
+        const float u1 = ((a >> 8) + 1) * (1.0f / 16777216.0f), u2 = (b >> 8) * (1.0f / 16777216.0f); /* (0,1], [0,1) */
+        x[i] = (floatX)(sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2));
+    }
+}
+
+/* A problem on these segment lengths. host_inputs: qkv and dout drawn on the
+   host and kept there too (for the CPU reference); otherwise drawn on the
+   device only (benchmarks; p.qkv and p.dout stay empty). */
+static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, int NKV, int HD, Rng *rng,
+                                       bool host_inputs = true)
 {
     AttnProblem p;
     p.S = (int)lengths.size();
@@ -75,6 +102,13 @@ static AttnProblem attn_problem_create(const std::vector<int> &lengths, int NH, 
     cudaCheck(cudaMalloc(&p.d_ws, attention_workspace_bytes(p.N, NH, NKV, HD)));
     cudaCheck(cudaMemcpy(p.d_cu, p.cu_seqlens.data(), (p.S + 1) * sizeof(int), cudaMemcpyHostToDevice));
     attention_plan(p.d_ws, p.d_cu, p.S, p.max_seqlen, p.N, 0);
+    if (!host_inputs) {
+        attn_fill_normal_kernel<<<1024, 256>>>(p.d_qkv, nqkv, (uint32_t)rng_u64(rng));
+        cudaCheckLaunch();
+        attn_fill_normal_kernel<<<1024, 256>>>(p.d_dout, nout, (uint32_t)rng_u64(rng));
+        cudaCheckLaunch();
+        return p;
+    }
     p.qkv = random_bf16_values(rng, nqkv, 1.0f); /* standard normal, bf16-exact */
     p.dout = random_bf16_values(rng, nout, 1.0f);
     copy_to_device_bf16(p.d_qkv, p.qkv);
@@ -231,6 +265,29 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
 }
 
 /* Every case, forward only or forward and backward; then the determinism check. */
+/* Two small GQA cases whose lengths cross 64- and 128-row tiles, each run
+   with the persistent grids as the card sizes them and again capped at two
+   blocks, so that every block walks several work items in a row (the
+   cross-item prefetch of the sm90 kernels) even on inputs this small. */
+static void attn_check_small(int backward, Rng *rng)
+{
+    const unsigned saved_limit = attention_grid_limit;
+    for (unsigned limit : {0u, 2u}) {
+        attention_grid_limit = limit;
+        const char *suffix = limit ? ", 2 blocks" : "";
+        char name[64];
+        AttnProblem p = attn_problem_create({70, 1, 3, 129, 20}, 4, 2, 64, rng);
+        snprintf(name, sizeof(name), "small gqa 2:1 hd64%s", suffix);
+        attn_check_problem(name, p, backward);
+        attn_problem_free(p);
+        AttnProblem q = attn_problem_create({5, 130, 33, 257}, 2, 1, 128, rng);
+        snprintf(name, sizeof(name), "small gqa 2:1 hd128%s", suffix);
+        attn_check_problem(name, q, backward);
+        attn_problem_free(q);
+    }
+    attention_grid_limit = saved_limit;
+}
+
 static void attn_check_all(int backward, Rng *rng)
 {
     for (const AttnCase &c : attn_cases(rng)) {
@@ -238,6 +295,7 @@ static void attn_check_all(int backward, Rng *rng)
         attn_check_problem(c.name, p, backward);
         attn_problem_free(p);
     }
+    attn_check_small(backward, rng);
     if (backward) {
         std::vector<int> lengths = {300, 1, 700, 64, 935};
         AttnProblem p = attn_problem_create(lengths, 8, 2, 128, rng);
@@ -256,23 +314,17 @@ static uint64_t attn_seed_from_args(int argc, char **argv)
     return seed;
 }
 
-/* The checks of a dev program on each of `paths`: two small GQA cases whose
-   lengths cross 64- and 128-row tiles (`small`, for compute-sanitizer), or
-   every case of attn_check_all; forward only or forward and backward. */
+/* The checks of a dev program on each of `paths`: attn_check_small
+   (`small`, for compute-sanitizer) or every case of attn_check_all; forward
+   only or forward and backward. */
 static void attn_check_paths(const std::vector<AttentionPath> &paths, int backward, int small, Rng *rng)
 {
     for (AttentionPath path : paths) {
         attention_select_path(path);
-        if (!small) {
+        if (small)
+            attn_check_small(backward, rng);
+        else
             attn_check_all(backward, rng);
-            continue;
-        }
-        AttnProblem p = attn_problem_create({70, 1, 3, 129, 20}, 4, 2, 64, rng);
-        attn_check_problem("small gqa 2:1 hd64", p, backward);
-        attn_problem_free(p);
-        AttnProblem q = attn_problem_create({5, 130, 33, 257}, 2, 1, 128, rng);
-        attn_check_problem("small gqa 2:1 hd128", q, backward);
-        attn_problem_free(q);
     }
 }
 
@@ -346,7 +398,7 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t 
         const std::vector<int> lengths = shape.whole_rows
                                              ? std::vector<int>(ATTN_BENCH_TOKENS / shape.T, shape.T)
                                              : attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng);
-        AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH, shape.HD, rng);
+        AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH, shape.HD, rng, false);
         const double flops = attn_forward_flops(p);
         char label[64];
         snprintf(label, sizeof(label), "T=%d NH=%d HD=%d%s", shape.T, shape.NH, shape.HD,
@@ -385,7 +437,7 @@ static AttentionPath attn_parse_path(const char *prog, const char *name)
 /* The options both attention programs take. */
 struct AttnOptions {
     int bench = 1;       /* --no-bench clears it */
-    int small = 0;       /* --small: two small cases, no benchmark (for compute-sanitizer) */
+    int small = 0;       /* --small: attn_check_small only, no benchmark (for compute-sanitizer) */
     int only_shape = -1; /* --bench-only I: no checks, benchmark shape I only (-1: all) */
     int skip_checks = 0;
     std::vector<AttentionPath> paths; /* --path P (repeatable); none given: every path the card runs */
