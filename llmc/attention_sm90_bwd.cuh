@@ -124,6 +124,24 @@ __device__ __forceinline__ void sm90_abt_pair(float acc0[8][4], const floatX *a0
     wgmma_commit();
 }
 
+/* The rest of a step's scores once P is in registers: wait for dP (the
+   second product of sm90_abt_pair), then dS = P * (dP - D) in place of dP.
+   D per column (the kv kernel: queries on the columns; delta = the step's 64
+   values) or per row (the dq kernel: delta = this thread's two rows). */
+template <bool D_PER_COLUMN>
+__device__ __forceinline__ void sm90_ds_from_dp(float ds[8][4], float p[8][4], const float *delta)
+{
+    const int t = threadIdx.x % 4;
+    wgmma_wait<0>();
+    wgmma_keep<8>(ds);
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            ds[n][e] = p[n][e] * (ds[n][e] - (D_PER_COLUMN ? delta[n * 8 + 2 * t + (e % 2)] : delta[e / 2]));
+    }
+}
+
 /* acc (64 x HD) += A B with A (64 x 64) in registers as 4 k16 fragments and
    B a 64-row tile read MN-major (e.g. dV += P^T dO). Issued, not waited for. */
 template <int HD>
@@ -241,13 +259,7 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
                 p[n][e] = v;
             }
         }
-        wgmma_wait<0>();
-        wgmma_keep<8>(ds);
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) ds[n][e] = p[n][e] * (ds[n][e] - delta_s[n * 8 + 2 * t + (e % 2)]);
-        }
+        sm90_ds_from_dp<true>(ds, p, delta_s);
         uint32_t p_frag[4][4], ds_frag[4][4];
         acc_to_a_frags<8>(p_frag, p);
         acc_to_a_frags<8>(ds_frag, ds);
@@ -337,13 +349,7 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
                 p[n][e] = v;
             }
         }
-        wgmma_wait<0>();
-        wgmma_keep<8>(ds);
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) ds[n][e] = p[n][e] * (ds[n][e] - row_delta[e / 2]);
-        }
+        sm90_ds_from_dp<false>(ds, p, row_delta);
         uint32_t ds_frag[4][4];
         acc_to_a_frags<8>(ds_frag, ds);
         wgmma_fence();
