@@ -4,9 +4,12 @@
  * (N, (NH + 2*NKV) * HD) bf16, cu_seqlens, out (N, NH*HD) bf16, lse (NH, N)
  * fp32 natural log, HD 64 or 128, GQA), built from the wrappers of hopper.cuh.
  *
- * Work: items (query tile of BM = 128 rows of one segment, query head), taken
- * from the 128-row tile table heaviest first; a persistent grid of one block
- * per SM walks items blockIdx.x, + gridDim.x, ... . Key/value tiles (BN = 128
+ * Work: items (query tile of BM = 128 rows of one segment, query head),
+ * head-major (every tile of head 0 in the 128-row table's order, heaviest
+ * first, then head 1, ...: the blocks running at one time read the K/V of few
+ * heads, which stay in L2); a persistent grid of one block per SM
+ * (attention_persistent_grid) walks items blockIdx.x, + gridDim.x, ... .
+ * Key/value tiles (BN = 128
  * keys) start at the segment's first token, so the last kv tile of an item is
  * the diagonal one and the only one that needs the causal mask; keys past the
  * segment end only ever meet masked-out or discarded rows.
