@@ -2,7 +2,8 @@
 # run_all_checks.sh — one device call that checks the whole tree on a GPU:
 # builds everything for the local card, runs `make test` (CPU + GPU tests),
 # the kernel and attention dev programs (checks only, no peers), and the
-# README's main command for a bounded time. Logs under $OUT (or build/).
+# README's main command for a bounded time. Logs under $OUT (packed into
+# logs.tgz when they are more than the device tool brings back) or build/.
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-build}
@@ -20,3 +21,4 @@ echo "---- make train (tail)"; grep -E 'val loss|^step +(1|50|100|150|200)/|done
 echo "---- dev programs"; grep -E 'passed|failed|error' "$out/dev_programs.log" | head -20
 echo "---- summary on $(cat "$out/card.txt")"
 echo "make test: $(tail -n 1 "$out/make_test.log") (rc $rc_test); make train rc $rc_train"
+if [ -n "${OUT:-}" ]; then dev/pack_logs.sh "$out"; fi

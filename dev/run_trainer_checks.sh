@@ -7,10 +7,12 @@
 #
 # usage: dev/run_trainer_checks.sh [tests|resume|failures|train|bench|recompute|longctx|profile]...
 #        (default: all)
-# Logs go to $OUT (or ./log/trainer) ; the table is printed last.
+# Logs go to $OUT (packed into logs.tgz when they are more than the device tool
+# brings back, dev/pack_logs.sh) or ./log/trainer; the table is printed last.
 # Throughput runs use synthetic shards (dev/data/synth_shards.py: log-normal
 # document lengths, median ~400, mean ~650 tokens), document-masked unless noted.
 set -u
+device_out=${OUT:-} # set by the device tool: its logs are packed at the end (dev/pack_logs.sh)
 OUT=${OUT:-log/trainer}
 mkdir -p "$OUT"
 parts=${*:-tests resume failures train bench recompute longctx profile}
@@ -145,4 +147,5 @@ esac
 done
 echo "== summary"
 cat "$table"
+if [ -n "$device_out" ]; then dev/pack_logs.sh "$OUT"; fi
 exit $status

@@ -9,7 +9,10 @@
 #     reading anything;
 #   - parity.sh --gate on the committed parity logs (dev/curves/parity_*.log):
 #     both families and both seeds pass with their ratio printed; a run
-#     drifting further than PyTorch bf16, a NaN loss or a short log fail.
+#     drifting further than PyTorch bf16, a NaN loss or a short log fail;
+#   - pack_logs.sh: a folder of 11 files (one in a subfolder) becomes one
+#     logs.tgz holding all 11 with their contents; 3 files are left alone; a
+#     missing folder or a bad limit is refused.
 set -u
 cd "$(dirname "$0")/.."
 source test/expect.bash
@@ -21,7 +24,7 @@ for f in $(git ls-files '*.sh' '*.bash' '*.sbatch' 2>/dev/null); do
 done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
-    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh; do
+    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
 
@@ -41,3 +44,21 @@ sed '5s/trl:[^ ]*/trl:nan/' "$fp32" >"$TMP/nan.log"
 expect parity_gate_fails_nan 1 'FAIL nan_parity_ratio: not a number' dev/reference/parity.sh --gate nan "$fp32" "$TMP/nan.log" "$bf16"
 head -n 100 "$fp32" >"$TMP/short.log"
 expect parity_gate_fails_short_log 1 'FAIL short_parity_ratio: step [0-9]+ missing' dev/reference/parity.sh --gate short "$fp32" "$TMP/short.log" "$bf16"
+
+# pack_logs.sh (the device tool brings back 8 files at most)
+mkdir -p "$TMP/many/sub" "$TMP/few" "$TMP/unpacked"
+for i in $(seq 1 10); do echo "log $i" >"$TMP/many/f$i.log"; done
+echo "nested" >"$TMP/many/sub/g.log"
+for i in 1 2 3; do echo "log $i" >"$TMP/few/f$i.log"; done
+expect pack_logs_packs 0 "11 files of .* packed into .*logs.tgz" dev/pack_logs.sh "$TMP/many"
+if [ "$(ls -A "$TMP/many")" = "logs.tgz" ] && tar xzf "$TMP/many/logs.tgz" -C "$TMP/unpacked" &&
+    [ "$(find "$TMP/unpacked" -type f | wc -l)" -eq 11 ] && [ "$(cat "$TMP/unpacked/sub/g.log")" = nested ] &&
+    [ "$(cat "$TMP/unpacked/f7.log")" = "log 7" ]; then
+    echo "PASS pack_logs_keeps_every_file"
+else
+    echo "FAIL pack_logs_keeps_every_file: $(ls -A "$TMP/many") / $(find "$TMP/unpacked" -type f | wc -l) unpacked"
+fi
+expect pack_logs_within_limit 0 "3 files in .* left as they are" dev/pack_logs.sh "$TMP/few"
+if [ "$(ls "$TMP/few" | wc -l)" -eq 3 ]; then echo "PASS pack_logs_leaves_few"; else echo "FAIL pack_logs_leaves_few"; fi
+expect pack_logs_missing_dir 1 "'$TMP/none' is not a directory" dev/pack_logs.sh "$TMP/none"
+expect pack_logs_bad_limit 1 "LIMIT must be a whole number, not 'eight'" dev/pack_logs.sh "$TMP/few" eight

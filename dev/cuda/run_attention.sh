@@ -11,7 +11,8 @@
 #   --seeds=..  also benchmark ours and the peers on the packed lengths of
 #               these length seeds (the 8192 shape holds few documents, so
 #               one draw of lengths can favour one implementation)
-#   logs go to $OUT (the device tool's output folder) or build/attention-run
+#   logs go to $OUT (the device tool's output folder; packed into logs.tgz when
+#   they are more than it brings back, dev/pack_logs.sh) or build/attention-run
 set -u -o pipefail
 peer=1 sanitizer=1 gputest=0 profile=0 seeds=
 for arg in "$@"; do
@@ -71,4 +72,5 @@ if [ "$peer" = 1 ]; then
         sed -n '/^attention on/,$p' "$log"
     done
 fi
+if [ -n "${OUT:-}" ]; then dev/pack_logs.sh "$out"; fi
 exit $status
