@@ -24,7 +24,7 @@ for f in $(git ls-files '*.sh' '*.bash' '*.sbatch' 2>/dev/null); do
 done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
-    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh; do
+    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
 

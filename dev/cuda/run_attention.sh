@@ -7,7 +7,8 @@
 # print the comparison table last.
 #
 # usage: dev/cuda/run_attention.sh [--no-peer] [--no-sanitizer] [--test] [--ncu] [--seeds=S1,S2]
-#   --ncu       also profile the backward kernels (sm80, sm90) once on the T=8192 shape (ncu_*.log)
+#   --ncu       also profile the backward kernels (sm80, sm90) and the sm90 forward once on the
+#               T=8192 shape, with the top stall locations (ncu_*.log)
 #   --seeds=..  also benchmark ours and the peers on the packed lengths of
 #               these length seeds (the 8192 shape holds few documents, so
 #               one draw of lengths can favour one implementation)
@@ -22,7 +23,7 @@ for arg in "$@"; do
         --test) gputest=1 ;;
         --ncu) profile=1 ;;
         --seeds=*) seeds=${arg#--seeds=} ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run_attention.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -50,11 +51,12 @@ dev/cuda/bin/attention_backward --report "$reports_dir/report.txt" >"$out/backwa
 grep -E '^(FAIL|  |[0-9]+ passed)' "$out/backward.log"
 sed -n '/^benchmark/,$p' "$out/backward.log"
 if [ "$profile" = 1 ]; then
-    for kernel in attention_backward_kv_kernel attention_backward_q_kernel attention_backward_kv_sm90_kernel \
-        attention_backward_dq_sm90_kernel; do
+    for kernel in attention_backward_kv_kernel attention_backward_q_kernel attention_forward_sm90_kernel \
+        attention_backward_kv_sm90_kernel attention_backward_dq_sm90_kernel; do
         ncu --clock-control none -k "regex:$kernel" --launch-skip 2 --launch-count 1 --section SpeedOfLight \
             --section Occupancy --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
-            --section MemoryWorkloadAnalysis dev/cuda/bin/attention_backward --bench-only 2 >"$out/ncu_$kernel.log" 2>&1
+            --section MemoryWorkloadAnalysis --section SourceCounters \
+            dev/cuda/bin/attention_backward --bench-only 2 >"$out/ncu_$kernel.log" 2>&1
         echo "ncu $kernel: $(grep -E '^ +(Duration|Compute \(SM\) Throughput|Achieved Occupancy)' "$out/ncu_$kernel.log" | tr -s ' ' | tr '\n' ';')"
     done
 fi
