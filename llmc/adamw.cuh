@@ -21,19 +21,6 @@
 
 #include "cuda_common.h"
 
-/* A 32-bit integer hash (xorshift-multiply mixing) of a seed and an index. */
-__device__ __forceinline__ unsigned int mix_hash(unsigned int seed, size_t index)
-{
-    unsigned int x = seed ^ (unsigned int)(index >> 32) * 0x85ebca6bu;
-    x ^= (unsigned int)index * 0x9E3779B1u;
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
-
 /* bf16 keeps the top 16 bits of an fp32; adding 16 random bits below before
    truncating rounds up with probability (dropped bits) / 2^16. */
 __device__ __forceinline__ floatX stochastic_round_bf16(float x, unsigned int random)

@@ -8,6 +8,8 @@
  *                 pointers passed to load128/store128 must be 16-byte aligned
  *   warp_sum / warp_max / block_sum / block_max   fp32 reductions (block_*: blockDim.x a
  *                 multiple of 32, at most 1024; every thread gets the result)
+ *   mix_hash(seed, index)   32 random-looking bits per (seed, index): stochastic
+ *                 rounding, device-side random inputs of the tests and benchmarks
  *   cuda_common_init() once per process before any kernel, cuda_common_destroy()
  *   at exit. Kernels that need cuBLASLt use `cublaslt_handle` and the
  *   CUBLASLT_WORKSPACE_BYTES bytes at `cublaslt_workspace`.
@@ -82,6 +84,21 @@ template <typename T>
 __device__ __forceinline__ void store128(T *p, const Vec128<T> &x)
 {
     *reinterpret_cast<int4 *>(p) = *reinterpret_cast<const int4 *>(&x);
+}
+
+/* ------------------------------------------------------------------ hashing */
+
+/* A 32-bit integer hash (xorshift-multiply mixing) of a seed and an index. */
+__device__ __forceinline__ unsigned int mix_hash(unsigned int seed, size_t index)
+{
+    unsigned int x = seed ^ (unsigned int)(index >> 32) * 0x85ebca6bu;
+    x ^= (unsigned int)index * 0x9E3779B1u;
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
 }
 
 /* ------------------------------------------------------------------ reductions */

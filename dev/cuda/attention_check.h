@@ -50,24 +50,14 @@ static std::vector<AttentionPath> attn_available_paths(void)
 
 static inline size_t attn_qkv_width(const AttnProblem &p) { return (size_t)(p.NH + 2 * p.NKV) * p.HD; }
 
-/* Standard normal bf16 values made on the device from a counter hash
-   (Box-Muller on two 24-bit uniforms per value): the benchmark's T=8192
-   problem holds ~0.5 G values, which take a minute to draw on the host and
-   milliseconds here. */
-__device__ __forceinline__ uint32_t attn_hash32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    return x ^ (x >> 16);
-}
-
+/* Standard normal bf16 values made on the device from mix_hash
+   (cuda_common.h; Box-Muller on two 24-bit uniforms per value): the
+   benchmark's T=8192 problem holds ~0.5 G values, which take a minute to draw
+   on the host and milliseconds here. */
 __global__ void attn_fill_normal_kernel(floatX *x, size_t n, uint32_t seed)
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        const uint32_t a = attn_hash32(seed ^ attn_hash32((uint32_t)(2 * i))),
-                       b = attn_hash32(seed ^ attn_hash32((uint32_t)(2 * i + 1)));
+        const uint32_t a = mix_hash(seed, 2 * i), b = mix_hash(seed, 2 * i + 1);
         const float u1 = ((a >> 8) + 1) * (1.0f / 16777216.0f), u2 = (b >> 8) * (1.0f / 16777216.0f); /* (0,1], [0,1) */
         x[i] = (floatX)(sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2));
     }
