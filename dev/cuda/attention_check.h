@@ -12,7 +12,10 @@
  *
  * Shapes as in attention.cuh: qkv (N, (NH + 2*NKV) * HD) bf16, out/dout
  * (N, NH*HD) bf16, lse (NH, N) fp32, cu_seqlens (S + 1) int32. Host copies
- * are fp32 holding exactly the bf16 values the GPU sees.
+ * are fp32 holding exactly the bf16 values the GPU sees; the benchmark draws
+ * its inputs on the device and keeps no host copy. attn_check_small also runs
+ * on 2-block grids (attention_grid_limit), so small inputs exercise the
+ * persistent kernels' several-items-per-block path.
  */
 #ifndef PACKLM_ATTENTION_CHECK_H
 #define PACKLM_ATTENTION_CHECK_H
