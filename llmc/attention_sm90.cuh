@@ -12,7 +12,11 @@
  * Key/value tiles (BN = 128
  * keys) start at the segment's first token, so the last kv tile of an item is
  * the diagonal one and the only one that needs the causal mask; keys past the
- * segment end only ever meet masked-out or discarded rows.
+ * segment end only ever meet masked-out or discarded rows. Two cuts of work
+ * no row needs: on the diagonal tile warpgroup 0 (the first 64 rows) takes
+ * only the first 64 keys, the rest being masked for all its rows; and a
+ * warpgroup whose 64 rows all lie past the segment end computes nothing and
+ * only keeps the barrier protocol below.
  *
  * Roles (3 warpgroups, 384 threads, registers rebalanced by setmaxnreg):
  *   producer  warpgroup 0, one thread: TMA loads of Q (once per item, into
@@ -54,6 +58,8 @@
  */
 #ifndef PACKLM_ATTENTION_SM90_CUH
 #define PACKLM_ATTENTION_SM90_CUH
+
+#include <type_traits>
 
 #include "attention_common.cuh"
 #include "attention_schedule.cuh"
@@ -105,22 +111,36 @@ struct AttnSm90Smem {
     __device__ floatX *v(int s) const { return k(s) + F::KV_BYTES / 2; }
 };
 
-/* S (64 x BN per warpgroup) = Q rows [64 wg, 64 wg + 64) times K^T, issued (not waited). */
-template <int HD, int BM, int BN>
+/* S (64 x KEYS per warpgroup: the first KEYS keys of a BN-key tile) = Q rows
+   [64 wg, 64 wg + 64) times K^T, issued (not waited); s[KEYS / 8 ..] untouched. */
+template <int HD, int BM, int BN, int KEYS>
 __device__ __forceinline__ void issue_qk(float s[BN / 8][4], const floatX *q, const floatX *k, int wg)
 {
 #pragma unroll
     for (int kk = 0; kk < HD / 16; kk++)
-        wgmma_ss<BN, 0, 0>(s, wgmma_desc_k_major<BM>(q, kk, wg * 64), wgmma_desc_k_major<BN>(k, kk), kk > 0);
+        wgmma_ss<KEYS, 0, 0>(s, wgmma_desc_k_major<BM>(q, kk, wg * 64), wgmma_desc_k_major<BN>(k, kk), kk > 0);
 }
 
-/* O (64 x HD) += P (64 x BN, bf16 A fragments in registers) times V, issued (not waited). */
-template <int HD, int BN>
+/* O (64 x HD) += P (64 x KEYS, bf16 A fragments in registers) times the first
+   KEYS rows of a BN-row V tile, issued (not waited); p[KEYS / 16 ..] unread. */
+template <int HD, int BN, int KEYS>
 __device__ __forceinline__ void issue_pv(float o[HD / 8][4], const uint32_t p[BN / 16][4], const floatX *v)
 {
 #pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++)
+    for (int kk = 0; kk < KEYS / 16; kk++)
         wgmma_rs<HD, 1>(o, p[kk], wgmma_desc_mn_major<BN>(v, kk), 1);
+}
+
+/* wgmma shapes are compile-time: run issue(std::integral_constant<int, K>())
+   with K = keys, the key columns of a kv tile that a warpgroup computes,
+   either the whole tile (BN) or its first half (BN / 2). */
+template <int BN, typename Issue>
+__device__ __forceinline__ void with_keys(int keys, Issue issue)
+{
+    if (keys == BN)
+        issue(std::integral_constant<int, BN>());
+    else
+        issue(std::integral_constant<int, BN / 2>());
 }
 
 /* The softmax of one kv tile for a warp's 16 rows (row[0], row[1]: this
@@ -156,11 +176,17 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
     }
 }
 
+/* The same for the consumer loop's kv tiles: masked on the diagonal tile, and
+   over the first `keys` columns only (keys = 8 * NT_S / 2: warpgroup 0 on the
+   diagonal tile, whose other half is all masked and never multiplied). */
 template <int NT_S>
 __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
-                                             float scale_log2, int first_key, const int row[2], bool mask)
+                                             float scale_log2, int first_key, const int row[2], bool diagonal,
+                                             int keys)
 {
-    if (mask)
+    if (keys < NT_S * 8)
+        sm90_softmax<NT_S / 2, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
+    else if (diagonal)
         sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
     else
         sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
@@ -193,7 +219,12 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     const AttnSm90Smem<F> sm(attention_sm90_smem);
     /* item: (tile, head) head-major, so that the blocks running at one time
        read the K and V of few heads, which then stay in L2 */
-    const int num_tiles = *tile_count, items = num_tiles * NH, warpgroup = threadIdx.x / 128;
+    const int num_tiles = *tile_count, items = num_tiles * NH;
+    /* read through a shuffle, the warpgroup index is known to be the same on
+       all lanes of a warp: ptxas then sees branches on it (which consumer
+       warpgroup issues which wgmma shape) as non-divergent and does not
+       serialize the wgmmas behind them */
+    const int warpgroup = __shfl_sync(0xffffffff, (int)threadIdx.x / 128, 0);
 
     if (threadIdx.x == 0) {
         tma_prefetch_map(&qkv_map);
@@ -252,53 +283,92 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         const AttentionTile tile = tiles[item % num_tiles];
         const int h = item / num_tiles;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
-        const int row0 = tile.start + wg * 64 + warp * 16; /* this warp's 16 rows */
-        const int row[2] = {row0 + g, row0 + g + 8};
-
-        float o[NT_O][4], s[NT_S][4], alpha[2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
-        uint32_t p[NT_S / 2][4];
-        zero_acc<NT_O>(o);
         const floatX *q = sm.q(q_slot.stage());
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
-
-        /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
-           the softmax of S_j runs while the P V product is still on the
-           tensor cores, and O is rescaled once that product is done. The
-           first step has no P V yet, a last one only P V. */
-        auto k_done = [&](int j) { /* S_j landed in registers: free K_j (and Q after the last), softmax */
+        auto k_done = [&](int j) { /* S_j is in registers: free K_j, and Q after the item's last Q K^T */
             mbarrier_arrive(&sm.k_empty[k_slot.stage()]);
             k_slot.count++;
             if (j == num_kv - 1) mbarrier_arrive(&sm.q_empty[q_slot.stage()]);
-            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row,
-                               j == num_kv - 1);
         };
         auto v_done = [&]() {
             mbarrier_arrive(&sm.v_empty[v_slot.stage()]);
             v_slot.count++;
         };
+
+        if (tile.start + wg * 64 >= tile.seg_end) {
+            /* All 64 rows of this warpgroup lie past the segment end (the
+               second warpgroup on the last tile of a segment whose length is
+               1 to 64 past a multiple of 128): none of them is stored, so
+               compute nothing, but keep the protocol. The K, V and Q buffers
+               are freed only when both warpgroups have arrived, so arrive on
+               each as the working path does, each after its full barrier (an
+               arrival before the producer refilled the buffer would count
+               towards the phase still in use). And take the same num_kv + 1
+               turns as the other warpgroup, issuing nothing: turns strictly
+               alternate, so one skipped turn would leave the other
+               warpgroup's next bar.sync waiting forever. */
+            for (int j = 0; j <= num_kv; j++) {
+                if (j < num_kv) mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
+                if (j > 0) mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
+                mma_turn_begin<F::PINGPONG>(wg);
+                mma_turn_end<F::PINGPONG>(wg);
+                if (j < num_kv) k_done(j);
+                if (j > 0) v_done();
+            }
+            continue;
+        }
+
+        const int row0 = tile.start + wg * 64 + warp * 16; /* this warp's 16 rows */
+        const int row[2] = {row0 + g, row0 + g + 8};
+        float o[NT_O][4], s[NT_S][4], alpha[2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+        uint32_t p[NT_S / 2][4];
+        zero_acc<NT_O>(o);
+        /* The keys of kv tile j that this warpgroup multiplies. The last tile
+           is the diagonal one: its keys start at tile.start, so warpgroup 0
+           (rows tile.start .. + 63) sees only its first half; the other half
+           is all masked and is neither computed (S with N = BN / 2) nor
+           multiplied (P V over BN / 2 keys). */
+        const int diagonal_keys = wg == 0 ? BN / 2 : BN;
+        auto keys = [&](int j) { return j == num_kv - 1 ? diagonal_keys : BN; };
+        auto issue_s = [&](int j) {
+            with_keys<BN>(keys(j), [&](auto n) {
+                issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
+            });
+        };
+        auto softmax = [&](int j) {
+            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row, j == num_kv - 1,
+                               keys(j));
+        };
+
+        /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
+           the softmax of S_j runs while the P V product is still on the
+           tensor cores, and O is rescaled once that product is done. The
+           first step has no P V yet, a last one only P V. */
         mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
         mma_turn_begin<F::PINGPONG>(wg);
         wgmma_fence();
-        issue_qk<HD, BM, BN>(s, q, sm.k(k_slot.stage()), wg);
+        issue_s(0);
         wgmma_commit();
         mma_turn_end<F::PINGPONG>(wg);
         wgmma_wait<0>();
         wgmma_keep<NT_S>(s);
         k_done(0);
+        softmax(0);
         acc_to_a_frags<NT_S>(p, s);
         for (int j = 1; j < num_kv; j++) {
             mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
             mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
             mma_turn_begin<F::PINGPONG>(wg);
             wgmma_fence();
-            issue_qk<HD, BM, BN>(s, q, sm.k(k_slot.stage()), wg);
+            issue_s(j);
             wgmma_commit();
-            issue_pv<HD, BN>(o, p, sm.v(v_slot.stage()));
+            issue_pv<HD, BN, BN>(o, p, sm.v(v_slot.stage())); /* tile j - 1: not the diagonal one */
             wgmma_commit();
             mma_turn_end<F::PINGPONG>(wg);
             wgmma_wait<1>(); /* S_j done; P_{j-1} V_{j-1} may still run */
             wgmma_keep<NT_S>(s);
             k_done(j);
+            softmax(j);
             wgmma_wait<0>();
             wgmma_keep<NT_O>(o);
             v_done();
@@ -308,7 +378,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
         mma_turn_begin<F::PINGPONG>(wg);
         wgmma_fence();
-        issue_pv<HD, BN>(o, p, sm.v(v_slot.stage()));
+        with_keys<BN>(diagonal_keys,
+                      [&](auto n) { issue_pv<HD, BN, decltype(n)::value>(o, p, sm.v(v_slot.stage())); });
         wgmma_commit();
         mma_turn_end<F::PINGPONG>(wg);
         wgmma_wait<0>();
