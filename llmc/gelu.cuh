@@ -3,8 +3,10 @@
  *   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
  *   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
  * gelu_backward overwrites dinp = gelu'(inp) * dout; dinp may alias dout.
- * (matmul.cuh fuses the forward into the cuBLASLt epilogue; gelu_forward
- * serves the recompute, -r 1, and gelu_backward matmul_backward.)
+ * (matmul.cuh fuses both into cuBLASLt epilogues: the forward into the fc
+ * matmul, the backward into the fcproj backward's dinp matmul. gelu_forward
+ * serves the recompute, -r 1; gelu_backward is the unfused form that
+ * dev/cuda/matmul.cu times the backward's epilogue against.)
  */
 #ifndef PACKLM_GELU_CUH
 #define PACKLM_GELU_CUH

@@ -1,19 +1,24 @@
 /*
  * matmul.cuh — the linear layers through cuBLASLt: bf16 in and out, fp32
- * accumulation, bias and GELU fused into the forward's epilogue.
+ * accumulation; bias and GELU fused into the forward's epilogue, the GELU
+ * backward into the backward's.
  *
  *   inp (N, C), weight (OC, C), bias (OC) or NULL  ->  out (N, OC) = inp @ W^T + b
  *   pre_gelu (N, OC) or NULL: when given, pre_gelu = inp @ W^T + b and out = gelu(pre_gelu)
  * Backward (dout (N, OC)):
- *   pre_gelu given: first dout *= gelu'(pre_gelu), in place (dout is overwritten)
  *   dinp (N, C) = dout @ W                  overwritten
  *   dweight (OC, C) += dout^T @ inp         accumulated by cuBLASLt with beta = 1
  *   dbias (OC) += column sums of dout       deterministic reduction (column_reduce.cuh);
  *                                           scratch: matmul_dbias_scratch_bytes(OC)
- * The GELU backward is a kernel of its own (gelu.cuh): with cuBLASLt's
- * DGELU_BGRAD epilogue on the dinp matmul, gpt2's fcproj backward measured
- * slower on an H200 than this path; dev/cuda/matmul.cu times both and the
- * DGELU-only epilogue (dev/notes/trainer.md).
+ *   inp_pre_gelu (N, C) or NULL: when given, inp = gelu(inp_pre_gelu) (the
+ *   previous layer's forward with pre_gelu: gpt2's fc before fcproj) and dinp
+ *   is the gradient of inp_pre_gelu instead, (dout @ W) * gelu'(inp_pre_gelu),
+ *   applied by the dinp matmul's epilogue (cuBLASLt's DGELU, the tanh form, on
+ *   the fp32 product). The previous layer's bias gradient is then the column
+ *   sums of this dinp: its own matmul_backward's dbias. gpt2's fcproj backward
+ *   with the fc bias gradient on an H200 (dev/cuda/matmul.cu, per layer):
+ *   DGELU + column sums 595 us, gelu.cuh's GELU backward kernel + column sums
+ *   668 us, cuBLASLt's DGELU_BGRAD (the sums in the epilogue too) 1145 us.
  * Row-major (rows, cols) is column-major (cols, rows), so every product is
  * expressed to cuBLASLt on the transposed, column-major views.
  * Needs cuda_common_init() (handle + workspace). Widths C, OC multiples of 8.
@@ -23,7 +28,6 @@
 
 #include "column_reduce.cuh"
 #include "cuda_common.h"
-#include "gelu.cuh"
 
 static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
 
@@ -110,17 +114,13 @@ static void matmul_dbias(floatX *dbias, const floatX *dout, float *scratch, int 
 }
 
 static void matmul_backward(floatX *dinp, floatX *dweight, floatX *dbias, const floatX *dout, const floatX *inp,
-                            const floatX *weight, float *scratch, int N, int C, int OC, const floatX *pre_gelu,
+                            const floatX *weight, float *scratch, int N, int C, int OC, const floatX *inp_pre_gelu,
                             cudaStream_t s)
 {
-    if (pre_gelu) {
-        /* the contract: the gradient of the GELU output becomes that of its input, in place */
-        floatX *dpre = (floatX *)dout;
-        gelu_backward(dpre, pre_gelu, dout, (size_t)N * OC, s);
-    }
     if (dbias) matmul_dbias(dbias, dout, scratch, N, OC, s);
-    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N) */
-    matmul_cublaslt(dinp, weight, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, N, OC, 0, 0, 0.0f, s);
+    /* dinp^T (C, N) = W^T (C, OC) @ dout^T (OC, N), times gelu'(inp_pre_gelu) when given */
+    const cublasLtEpilogue_t epilogue = inp_pre_gelu ? CUBLASLT_EPILOGUE_DGELU : CUBLASLT_EPILOGUE_DEFAULT;
+    matmul_cublaslt(dinp, weight, dout, epilogue, NULL, inp_pre_gelu, C, N, OC, 0, 0, 0.0f, s);
     /* dW^T (C, OC) += inp^T (C, N) @ dout (N, OC) */
     matmul_cublaslt(dweight, inp, dout, CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, C, OC, N, 0, 1, 1.0f, s);
 }

@@ -462,13 +462,14 @@ static void gpu_model_backward(GpuModel *m)
             model_norm_forward(m, NULL, ln2, ln2_mean, ln2_rstd, resid_mid, NULL, PARAM(PARAM_LN2W, l), PARAM(PARAM_LN2B, l));
             model_norm_forward(m, NULL, ln1, ln1_mean, ln1_rstd, resid_in, NULL, PARAM(PARAM_LN1W, l), PARAM(PARAM_LN1B, l));
         }
-        /* MLP block: dresid is the gradient of the layer output = of the fcproj output; dbig becomes the
-           gradient of fch_act, then (gpt2: matmul_backward's GELU backward, llama: swiglu_backward) of fch */
+        /* MLP block: dresid is the gradient of the layer output = of the fcproj output. gpt2: the fcproj
+           backward's DGELU epilogue makes dbig the gradient of fch, whose column sums the fc backward adds
+           to the fc bias gradient; llama: dbig is the gradient of fch_act, swiglu_backward's input */
         matmul_backward(m->dbig, GRAD(PARAM_FCPROJW, l), GRAD(PARAM_FCPROJB, l), m->dresid, fch_act,
-                        PARAM(PARAM_FCPROJW, l), m->bias_scratch, N, F, C, NULL, s);
+                        PARAM(PARAM_FCPROJW, l), m->bias_scratch, N, F, C, gpt2 ? fch : NULL, s);
         if (gpt2) {
             matmul_backward(m->dnorm, GRAD(PARAM_FCW, l), GRAD(PARAM_FCB, l), m->dbig, ln2, PARAM(PARAM_FCW, l),
-                            m->bias_scratch, N, C, F, fch, s);
+                            m->bias_scratch, N, C, F, NULL, s);
         } else {
             swiglu_backward(m->dfch, m->dbig, fch, N, F, s);
             matmul_backward(m->dnorm, GRAD(PARAM_FCW, l), NULL, m->dfch, ln2, PARAM(PARAM_FCW, l), m->bias_scratch,

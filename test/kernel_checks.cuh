@@ -56,7 +56,8 @@ struct CheckCase {
 
 /* ------------------------------------------------------------------ matmul */
 
-/* Forward (bias and GELU epilogues) and backward (with the GELU backward when with_gelu). */
+/* Forward (bias and GELU epilogues) and the plain backward (the GELU backward belongs to the
+   next layer's backward: check_matmul_dgelu). */
 static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, unsigned long long seed)
 {
     const CheckCase tc("matmul", "N=%d,C=%d,OC=%d%s%s", N, C, OC, with_bias ? ",bias" : "", with_gelu ? ",gelu" : "");
@@ -80,24 +81,58 @@ static void check_matmul(int N, int C, int OC, int with_bias, int with_gelu, uns
     }
     check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
 
-    /* backward: the GPU works from its own saved pre_gelu; the reference from that same bf16 tensor */
     floatX *d_dout = upload_bf16(dout), *d_dinp = device_poisoned<floatX>(nin);
     floatX *d_dw = upload_bf16(dweight), *d_db = with_bias ? upload_bf16(dbias) : NULL;
     float *d_scratch = device_poisoned<float>(matmul_dbias_scratch_bytes(OC) / sizeof(float));
-    Floats dpre = dout;
-    if (with_gelu) {
-        const Floats gpu_pre = download(d_pre, nout);
-        std::fill(dpre.begin(), dpre.end(), 0.0f);
-        gelu_backward_cpu(dpre.data(), gpu_pre.data(), dout.data(), nout);
-    }
-    matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, d_scratch, N, C, OC, d_pre, 0);
+    matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, d_scratch, N, C, OC, NULL, 0);
     Floats dinp(nin, 0.0f);
-    matmul_backward_cpu(dinp.data(), dweight.data(), with_bias ? dbias.data() : NULL, dpre.data(), inp.data(),
+    matmul_backward_cpu(dinp.data(), dweight.data(), with_bias ? dbias.data() : NULL, dout.data(), inp.data(),
                         weight.data(), N, C, OC);
-    if (with_gelu) check_device_close(tc.name("dout*gelu'"), d_dout, dpre, BF16_TOL);
     check_device_close(tc.name("dinp"), d_dinp, dinp, BF16_TOL);
     check_device_close(tc.name("dweight+="), d_dw, dweight, BF16_TOL);
     if (with_bias) check_device_close(tc.name("dbias+="), d_db, dbias, BF16_TOL);
+    device_free_all();
+}
+
+/*
+ * The backward of a layer whose input is gelu(pre) (gpt2's fcproj, pre = fch),
+ * with the GELU backward in the dinp matmul's epilogue (DGELU):
+ * dpre = (dout @ W) * gelu'(pre), dweight += dout^T @ gelu(pre), dbias += column
+ * sums of dout. Reference: matmul_backward_cpu, then gelu_backward_cpu. Run
+ * twice from the same start: the bits must repeat.
+ */
+static void check_matmul_dgelu(int N, int C, int OC, unsigned long long seed)
+{
+    const CheckCase tc("matmul_dgelu", "N=%d,C=%d,OC=%d", N, C, OC);
+    Rng rng = rng_create(seed);
+    const size_t nin = (size_t)N * C, nout = (size_t)N * OC, nw = (size_t)OC * C;
+    Floats pre = random_bf16_values(&rng, nin, 2.0f), inp(nin), weight = random_bf16_values(&rng, nw, 0.05f);
+    Floats dout = random_bf16_values(&rng, nout, 1.0f), dweight = random_bf16_values(&rng, nw, 1.0f);
+    Floats dbias = random_bf16_values(&rng, OC, 1.0f);
+    gelu_forward_cpu(inp.data(), pre.data(), nin);
+    for (float &x : inp) x = bf16_round(x); /* what the forward's GELU_AUX epilogue stored */
+
+    floatX *d_pre = upload_bf16(pre), *d_inp = upload_bf16(inp), *d_w = upload_bf16(weight), *d_dout = upload_bf16(dout);
+    const size_t scratch_floats = matmul_dbias_scratch_bytes(OC) / sizeof(float);
+    floatX *d_dpre[2], *d_dw[2], *d_db[2];
+    for (int run = 0; run < 2; run++) {
+        d_dpre[run] = device_poisoned<floatX>(nin);
+        d_dw[run] = upload_bf16(dweight);
+        d_db[run] = upload_bf16(dbias);
+        matmul_backward(d_dpre[run], d_dw[run], d_db[run], d_dout, d_inp, d_w, device_poisoned<float>(scratch_floats),
+                        N, C, OC, d_pre, 0);
+    }
+
+    Floats dinp(nin, 0.0f), dpre(nin, 0.0f);
+    matmul_backward_cpu(dinp.data(), dweight.data(), dbias.data(), dout.data(), inp.data(), weight.data(), N, C, OC);
+    gelu_backward_cpu(dpre.data(), pre.data(), dinp.data(), nin);
+    check_device_close(tc.name("dpre"), d_dpre[0], dpre, BF16_TOL);
+    check_device_close(tc.name("dweight+="), d_dw[0], dweight, BF16_TOL);
+    check_device_close(tc.name("dbias+="), d_db[0], dbias, BF16_TOL);
+    const int same = device_bytes_equal(d_dpre[0], d_dpre[1], nin * sizeof(floatX)) &&
+                     device_bytes_equal(d_dw[0], d_dw[1], nw * sizeof(floatX)) &&
+                     device_bytes_equal(d_db[0], d_db[1], OC * sizeof(floatX));
+    check(same, tc.name("deterministic"), "two runs gave different bits");
     device_free_all();
 }
 
@@ -204,7 +239,7 @@ static void check_gelu(size_t n, unsigned long long seed)
     gelu_backward(d_dinp, d_x, d_dout, n, 0);
     check_device_close(tc.name("forward"), d_out, out, BF16_TOL);
     check_device_close(tc.name("backward"), d_dinp, dinp, BF16_TOL);
-    gelu_backward(d_dout, d_x, d_dout, n, 0); /* in place, as matmul_backward uses it */
+    gelu_backward(d_dout, d_x, d_dout, n, 0); /* in place, as dev/cuda/matmul.cu's unfused form uses it */
     check_device_close(tc.name("backward in place"), d_dout, dinp, BF16_TOL);
     device_free_all();
 }

@@ -13,6 +13,9 @@ int main(void)
     check_matmul(200, 128, 512, 1, 1, 2);
     check_matmul(64, 96, 40, 0, 0, 3);
     check_matmul(128, 64, 128, 0, 1, 4);
+    check_matmul_dgelu(77, 128, 64, 21);
+    check_matmul_dgelu(256, 384, 96, 22);
+    check_matmul_dgelu(64, 3072, 40, 23);
     check_norm(1, 300, 768, 5);
     check_norm(1, 17, 2048, 6);
     check_norm(0, 300, 768, 7);

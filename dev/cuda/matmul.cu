@@ -5,7 +5,8 @@
  * (matmul with bias, then gelu_forward) to show whether the fusion pays,
  * each biased layer's weight-gradient GEMM with and without BGRADB, and
  * gpt2's MLP backward from the fcproj output's gradient to fch's gradient and
- * the fc bias gradient in its three forms (fcproj_gelu_backward below).
+ * the fc bias gradient in its three forms (fcproj_gelu_backward below; the
+ * trainer's is the DGELU epilogue + column sums).
  */
 #include "bench.h"
 
@@ -55,7 +56,8 @@ static void bench_matmul(const char *name, int N, int C, int OC, int with_bias, 
  * (N, C), the gradient of the fc output fch (pre-GELU), with fcproj's weight and
  * bias gradients and the fc bias gradient (column sums of dpre), three ways:
  *   unfused      plain backward, GELU backward kernel, fc bias column sums
- *   DGELU        GELU backward in the dinp GEMM's epilogue, fc bias column sums
+ *   DGELU        GELU backward in the dinp GEMM's epilogue, fc bias column
+ *                sums (the trainer's: matmul_backward with inp_pre_gelu)
  *   DGELU_BGRAD  both in the epilogue (bf16 bias gradient, then added)
  * and the parts that differ between them.
  */
@@ -93,8 +95,7 @@ static void bench_fcproj_gelu_backward(int N, int C, int OC)
         matmul_dbias(dpre_bias, dpre, scratch, N, C, 0);
     });
     bench_row("fcproj bwd +DGELU, fc dbias", shape, bwd_bytes + 2.0 * 2.0 * nc, 2.0 * flops, [&] {
-        fcproj_dw_db();
-        dinp_gemm(CUBLASLT_EPILOGUE_DGELU);
+        matmul_backward(dpre, dw, db, dout, inp, w, scratch, N, C, OC, pre, 0);
         matmul_dbias(dpre_bias, dpre, scratch, N, C, 0);
     });
     bench_row("fcproj bwd +DGELU_BGRAD", shape, bwd_bytes + 2.0 * nc, 2.0 * flops, [&] {
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
     check_matmul(200, 128, 512, 1, 1, 2);
     check_matmul(512, 768, 2304, 1, 1, 3);
     check_matmul(64, 96, 40, 0, 0, 4);
+    check_matmul_dgelu(512, 3072, 768, 5);
     print_bench_header("matmul (GPT-2 124M: N=B*T=32*1024; Llama-1B: N=8*2048)");
     const int N = 32 * 1024, NL = 8 * 2048;
     bench_matmul("gpt2 qkv", N, 768, 2304, 1, 0);
