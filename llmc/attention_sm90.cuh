@@ -13,10 +13,10 @@
  * keys) start at the segment's first token, so the last kv tile of an item is
  * the diagonal one and the only one that needs the causal mask; keys past the
  * segment end only ever meet masked-out or discarded rows. Two cuts of work
- * no row needs: on the diagonal tile warpgroup 0 (the first 64 rows) takes
- * only the first 64 keys, the rest being masked for all its rows; and a
- * warpgroup whose 64 rows all lie past the segment end computes nothing and
- * only keeps the barrier protocol below.
+ * that no row needs: on the diagonal tile warpgroup 0 (the first 64 rows)
+ * multiplies only the first 64 keys (S = Q K^T and P V), the rest being
+ * masked for all its rows; and a warpgroup whose 64 rows all lie past the
+ * segment end computes nothing and only keeps the barrier protocol below.
  *
  * Roles (3 warpgroups, 384 threads, registers rebalanced by setmaxnreg):
  *   producer  warpgroup 0, one thread: TMA loads of Q (once per item, into
@@ -176,17 +176,11 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
     }
 }
 
-/* The same for the consumer loop's kv tiles: masked on the diagonal tile, and
-   over the first `keys` columns only (keys = 8 * NT_S / 2: warpgroup 0 on the
-   diagonal tile, whose other half is all masked and never multiplied). */
 template <int NT_S>
 __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
-                                             float scale_log2, int first_key, const int row[2], bool diagonal,
-                                             int keys)
+                                             float scale_log2, int first_key, const int row[2], bool mask)
 {
-    if (keys < NT_S * 8)
-        sm90_softmax<NT_S / 2, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
-    else if (diagonal)
+    if (mask)
         sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
     else
         sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
@@ -285,7 +279,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         const floatX *q = sm.q(q_slot.stage());
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
-        auto k_done = [&](int j) { /* S_j is in registers: free K_j, and Q after the item's last Q K^T */
+        auto k_done = [&](int j) { /* K_j read for the last time: free it, and Q after the item's last Q K^T */
             mbarrier_arrive(&sm.k_empty[k_slot.stage()]);
             k_slot.count++;
             if (j == num_kv - 1) mbarrier_arrive(&sm.q_empty[q_slot.stage()]);
@@ -327,40 +321,43 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            is the diagonal one: its keys start at tile.start, so warpgroup 0
            (rows tile.start .. + 63) sees only its first half; the other half
            is all masked and is neither computed (S with N = BN / 2) nor
-           multiplied (P V over BN / 2 keys). */
+           multiplied (P V over BN / 2 keys). The softmax still walks all BN
+           columns: the mask turns the unwritten right half (stale registers)
+           into -inf and so P into exact zeros there. A softmax over the
+           first half only leaves that half live through the step, and ptxas
+           then serializes the wgmmas ("insufficient register resources"). */
         const int diagonal_keys = wg == 0 ? BN / 2 : BN;
         auto keys = [&](int j) { return j == num_kv - 1 ? diagonal_keys : BN; };
-        auto issue_s = [&](int j) {
-            with_keys<BN>(keys(j), [&](auto n) {
-                issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
-            });
-        };
-        auto softmax = [&](int j) {
-            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row, j == num_kv - 1,
-                               keys(j));
-        };
 
         /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
            the softmax of S_j runs while the P V product is still on the
            tensor cores, and O is rescaled once that product is done. The
-           first step has no P V yet, a last one only P V. */
-        mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
-        mma_turn_begin<F::PINGPONG>(wg);
-        wgmma_fence();
-        issue_s(0);
-        wgmma_commit();
-        mma_turn_end<F::PINGPONG>(wg);
-        wgmma_wait<0>();
-        wgmma_keep<NT_S>(s);
-        k_done(0);
-        softmax(0);
-        acc_to_a_frags<NT_S>(p, s);
-        for (int j = 1; j < num_kv; j++) {
+           first step has no P V yet, a last one only P V. Each step exists
+           for both widths of S or P (n: BN or BN / 2 keys), chosen by
+           with_keys before the step begins: a branch between wgmma shapes
+           inside a step makes ptxas serialize the wgmmas. */
+        auto softmax = [&](int j) {
+            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row, j == num_kv - 1);
+        };
+        auto first_step = [&](auto n) {
+            mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
+            mma_turn_begin<F::PINGPONG>(wg);
+            wgmma_fence();
+            issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
+            wgmma_commit();
+            mma_turn_end<F::PINGPONG>(wg);
+            wgmma_wait<0>();
+            wgmma_keep<NT_S>(s);
+            k_done(0);
+            softmax(0);
+            acc_to_a_frags<NT_S>(p, s);
+        };
+        auto step = [&](int j, auto n) {
             mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
             mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
             mma_turn_begin<F::PINGPONG>(wg);
             wgmma_fence();
-            issue_s(j);
+            issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
             wgmma_commit();
             issue_pv<HD, BN, BN>(o, p, sm.v(v_slot.stage())); /* tile j - 1: not the diagonal one */
             wgmma_commit();
@@ -374,17 +371,22 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             v_done();
             scale_acc_rows<NT_O>(o, alpha);
             acc_to_a_frags<NT_S>(p, s);
-        }
-        mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
-        mma_turn_begin<F::PINGPONG>(wg);
-        wgmma_fence();
-        with_keys<BN>(diagonal_keys,
-                      [&](auto n) { issue_pv<HD, BN, decltype(n)::value>(o, p, sm.v(v_slot.stage())); });
-        wgmma_commit();
-        mma_turn_end<F::PINGPONG>(wg);
-        wgmma_wait<0>();
-        wgmma_keep<NT_O>(o);
-        v_done();
+        };
+        auto last_step = [&](auto n) {
+            mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
+            mma_turn_begin<F::PINGPONG>(wg);
+            wgmma_fence();
+            issue_pv<HD, BN, decltype(n)::value>(o, p, sm.v(v_slot.stage()));
+            wgmma_commit();
+            mma_turn_end<F::PINGPONG>(wg);
+            wgmma_wait<0>();
+            wgmma_keep<NT_O>(o);
+            v_done();
+        };
+        with_keys<BN>(keys(0), first_step);
+        for (int j = 1; j < num_kv; j++)
+            with_keys<BN>(keys(j), [&](auto n) { step(j, n); });
+        with_keys<BN>(diagonal_keys, last_step);
 
         float inv_sum[2];
 #pragma unroll
