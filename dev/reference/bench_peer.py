@@ -78,6 +78,7 @@ def main():
     if not torch.cuda.is_available():
         sys.exit("bench_peer: needs a CUDA GPU")
 
+    started = time.perf_counter()
     descriptor, B, T = WORKLOADS[args.workload]
     cfg = parse_descriptor(descriptor)
     torch.manual_seed(0)
@@ -139,7 +140,11 @@ def main():
         return B * T / statistics.median(times)
 
     host = host_batches(args.warmup + args.steps)
-    tok_s = timed_steps("prepared", [upload(m) for m in host], inside_step=False)
+    prepared = [upload(m) for m in host]
+    # the first step compiles the model (minutes for llama:1B): say so, so a run cut short shows where it was
+    print(f"bench_peer: {len(host)} micro-batches ready after {time.perf_counter() - started:.0f} s; "
+          "step 0 compiles the model", flush=True)
+    tok_s = timed_steps("prepared", prepared, inside_step=False)
     old_tok_s = timed_steps("mask_in_step", host, inside_step=True)
     mib = 1 << 20
     print(f"VARIANT {args.workload} mask_in_step tok/s {old_tok_s:.0f}")
