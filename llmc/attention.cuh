@@ -70,7 +70,10 @@
  * fp32 dq buffer and no atomics. Every
  * gradient element is thus written once by one block in a fixed order: the
  * backward is bit-identical run to run, so there is no faster
- * non-deterministic mode to choose.
+ * non-deterministic mode to choose. (The usual alternative, dQ added into an
+ * fp32 buffer with atomics by the kv kernel, was built for the sm90 path and
+ * measured slower on an H200: the atomic traffic costs more than the
+ * recomputed S and dP; dev/notes/attention.md.)
  *
  * The Hopper pipeline (sm90 path, attention_sm90.cuh and
  * attention_sm90_bwd.cuh; the instructions are wrapped in hopper.cuh). The
