@@ -24,6 +24,7 @@ the batch copied inside the timed step (the old setting):
     RESULT <workload> tok/s <median tokens per second> peak_mib <max allocated> reserved_mib <max reserved>
 """
 import argparse
+import faulthandler
 import glob
 import os
 import statistics
@@ -74,11 +75,16 @@ def main():
     src.add_argument("--shards", help="glob of llm.c shards to pack here")
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation)")
+    ap.add_argument("--stall-report", type=float, default=60.0, metavar="S",
+                    help="until the warm-up is over, print every thread's Python stack to stderr each S seconds "
+                         "(shows where a long compilation is; 0: off)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench_peer: needs a CUDA GPU")
 
     started = time.perf_counter()
+    if args.stall_report > 0:
+        faulthandler.dump_traceback_later(args.stall_report, repeat=True)
     descriptor, B, T = WORKLOADS[args.workload]
     cfg = parse_descriptor(descriptor)
     torch.manual_seed(0)
@@ -135,6 +141,8 @@ def main():
             dt = time.perf_counter() - t0
             if i >= args.warmup:
                 times.append(dt)
+            if i + 1 >= args.warmup:
+                faulthandler.cancel_dump_traceback_later()
             print(f"{label} step {i:3d} loss {loss.item():.4f} {dt * 1e3:8.1f} ms {B * T / dt:10.0f} tok/s"
                   f"{'' if i >= args.warmup else ' (warmup)'}", flush=True)
         return B * T / statistics.median(times)

@@ -336,8 +336,7 @@ def _dense_causal(q, k, v, mask):
 
 def _varlen_causal(q, k, v, cu, max_seqlen):
     from torch.nn.attention.varlen import varlen_attn
-    # flash attention takes bf16 only; under autocast RoPE's fp32 tables make q, k fp32
-    q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
+    q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))  # flash attention takes bf16 only
     repeat = q.shape[1] // k.shape[1]  # varlen_attn in torch 2.11 has no GQA: share kv heads by copying
     if repeat > 1:
         k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)
@@ -413,7 +412,9 @@ class PackLM(nn.Module):
         q, k, v = qkv.split([NH * HD, NKV * HD, NKV * HD], dim=-1)
         q, k, v = q.view(-1, NH, HD), k.view(-1, NKV, HD), v.view(-1, NKV, HD)
         if rope_cs is not None:
-            q, k = rope(q, *rope_cs), rope(k, *rope_cs)
+            # RoPE's fp32 tables promote q, k to fp32 under bf16 autocast; attention takes them in
+            # v's type, as train_gpt does (FlexAttention would otherwise see fp32 q, k with bf16 v)
+            q, k = rope(q, *rope_cs).to(v.dtype), rope(k, *rope_cs).to(v.dtype)
         x = x + self.linear(attend(q, k, v, mask).reshape(-1, NH * HD), "attproj", l)
 
         fc = self.linear(self.norm(x, "ln2", l), "fc", l)
