@@ -9,7 +9,9 @@
 #     reading anything;
 #   - parity.sh --gate on the committed parity logs (dev/curves/parity_*.log):
 #     both families and both seeds pass with their ratio printed; a run
-#     drifting further than PyTorch bf16, a NaN loss or a short log fail;
+#     drifting further than PyTorch bf16, a NaN loss or a short log fail; the
+#     8K-tokens-per-step rerun (dev/curves/parity8k_*.log) gives its recorded
+#     verdicts (llama passes, gpt2:d12 fails);
 #   - pack_logs.sh: a folder of 11 files (one in a subfolder) becomes one
 #     logs.tgz holding all 11 with their contents; 3 files are left alone; a
 #     missing folder or a bad limit is refused.
@@ -36,6 +38,14 @@ for run in gpt2:0.184 gpt2_seed2:0.540 llama:0.320 llama_seed2:0.259; do
     m=${run%%:*}
     expect "parity_gate_$m" 0 "PASS ${m}_parity_ratio \\(${run#*:} <= 1\\)" dev/reference/parity.sh --gate "$m" \
         "dev/curves/parity_${m}_pytorch.log" "dev/curves/parity_${m}_train_gpt.log" "dev/curves/parity_${m}_pytorch_bf16.log"
+done
+# the 2026-12-02 rerun at 8K tokens per step (MICRO_STEPS=1): llama passes, gpt2:d12 does not
+for run in llama_s1337:PASS:0.216 llama_s2:PASS:0.162 gpt2_s1337:FAIL:1.192 gpt2_s2:FAIL:1.661; do
+    IFS=: read -r m verdict ratio <<<"$run"
+    c=dev/curves/parity8k_$m
+    if [ "$verdict" = PASS ]; then want=0 line="PASS ${m}_parity_ratio \\($ratio <= 1\\)"; else want=1 line="FAIL ${m}_parity_ratio: $ratio > 1"; fi
+    expect "parity8k_gate_$m" "$want" "$line" dev/reference/parity.sh --gate "$m" \
+        "${c}_pytorch.log" "${c}_train_gpt.log" "${c}_pytorch_bf16.log"
 done
 fp32=dev/curves/parity_gpt2_pytorch.log bf16=dev/curves/parity_gpt2_pytorch_bf16.log
 awk '{ sub(/trl:[^ ]*/, "trl:" substr($2, 5) + 0.06) } 1' "$fp32" >"$TMP/drifting.log"  # 0.06 > bf16's 0.055
