@@ -6,23 +6,36 @@
  * warpgroup MMA (wgmma, hopper.cuh) and the tiles brought in by TMA.
  *
  * Same split as the sm80 backward (attention.cuh tells the algorithm): after
- * the D = rowsum(dO * O) pre-kernel (attention_common.cuh),
- *   kv kernel  one block (one warpgroup, 128 threads) per 64-key tile of one
- *              kv head: K and V stay in shared memory; for every query head
- *              of the group and every 64-query step from the diagonal on,
+ * the D = rowsum(dO * O) pre-kernel (attention_common.cuh), blocks of two
+ * kinds, one warpgroup (128 threads) each:
+ *   kv block   one per 64-key tile of one kv head: K and V stay in shared
+ *              memory; for every query head of the group and every 64-query
+ *              step from the diagonal on,
  *                S^T = K Q^T and dP^T = V dO^T     (wgmma, both in smem)
  *                P^T = exp(S^T - lse), dS^T = P^T * (dP^T - D)  (registers)
  *                dV += P^T dO,  dK += dS^T Q      (wgmma, A from registers)
  *              so P^T and dS^T never leave the registers (computing S^T
  *              rather than S puts keys on the rows, exactly the A operand
  *              the dV and dK products need).
- *   dq kernel  one block per 64-query tile of one query head: Q and dO stay
- *              in shared memory; per 64-key step S = Q K^T, dP = dO V^T,
+ *   dq block   one per 64-query tile of one query head: Q and dO stay in
+ *              shared memory; per 64-key step S = Q K^T, dP = dO V^T,
  *              dS = P * (dP - D), dQ += dS K.
+ * Both kinds run in one launch, grid (tiles, NKV + NH): rows y < NKV hold the
+ * kv blocks of kv head y, the rest the dq blocks of query head y - NKV. The
+ * two kinds are independent (disjoint columns of dqkv, the same inputs, the
+ * same threads and shared memory), so the dq blocks start on the SMs that the
+ * last kv blocks leave idle; as two kernels one after the other, they waited
+ * for the whole kv grid and the launch gap. The kv blocks read the tile table
+ * backwards: it lists the dq work's heaviest tiles first (most keys before
+ * them), which are the kv work's lightest (fewest queries after them). The
+ * launch takes the registers of the kv block (HD 64: 3 blocks per SM, where
+ * the dq kernel alone ran 4); measured on an H200 against the two kernels:
+ * backward -3.5% at T=1024 HD 64, -4.9% at T=2048 HD 128, level at T=8192
+ * (dev/notes/attention.md).
  * Each gradient element is written once by one block in a fixed order.
  *
  * Pipeline (one warpgroup, no producer warp): the tiles streamed per step
- * (Q and dO for the kv kernel, K and V for the dq kernel) go through a ring
+ * (Q and dO for the kv block, K and V for the dq block) go through a ring
  * of two stages. Thread 0 starts the TMA loads of step i+1 as soon as every
  * thread has finished step i-1 (one __syncthreads per step), so the copy of
  * the next step runs under the products of this one:
@@ -34,18 +47,18 @@
  *                                                     wait dP; dS; 2 products
  *
  * Inside a step the exponentials of P run while dP is still on the tensor
- * cores. The kv kernel reads the lse and D of step i+1's queries during step
+ * cores. The kv block reads the lse and D of step i+1's queries during step
  * i (plain loads into registers that nothing touches until the end of the
  * step, so their latency hides under the products) and stores them into the
- * other of its two shared-memory slots; the dq kernel reads its rows' lse and
+ * other of its two shared-memory slots; the dq block reads its rows' lse and
  * D before it waits for its resident tiles. An ncu profile (H200) showed both
  * waits exposed before: the global load at the head of every kv step, then
- * the __syncthreads behind it, and in the dq kernel the resident tiles and
+ * the __syncthreads behind it, and in the dq block the resident tiles and
  * then the lse, one after the other.
  *
- * Tried and measured slower (2026-12-02, dev/notes/attention.md): the same
- * kernels as persistent blocks walking (tile, head) items with the ring
- * running across items and the next item's resident tiles prefetched.
+ * Tried and measured slower (2026-12-02, dev/notes/attention.md): the kv
+ * and dq kernels as persistent blocks walking (tile, head) items with the
+ * ring running across items and the next item's resident tiles prefetched.
  *
  * Tiles are 64 rows of HD bf16, as HD/64 swizzled chunks of [64][64] (the
  * layout of hopper.cuh); rows past N arrive as zeros. Rows past a segment's
@@ -79,7 +92,7 @@ template <int HD>
 struct AttnSm90BwdSmem {
     static constexpr int TILE = ATTN_SM90_ROWS * HD; /* elements */
     floatX *tiles;
-    float *lse, *delta;                  /* kv kernel: [stage][64] per query of the step (lse in log2 units) */
+    float *lse, *delta;                  /* kv block: [stage][64] per query of the step (lse in log2 units) */
     uint64_t *resident_full, *ring_full; /* 1 and [2] */
 
     __device__ AttnSm90BwdSmem(unsigned char *raw)
@@ -91,9 +104,9 @@ struct AttnSm90BwdSmem {
         resident_full = reinterpret_cast<uint64_t *>(delta + 2 * ATTN_SM90_ROWS);
         ring_full = resident_full + 1;
     }
-    /* kv kernel: K (0), V (1); dq kernel: Q (0), dO (1) */
+    /* kv block: K (0), V (1); dq block: Q (0), dO (1) */
     __device__ floatX *resident(int k) const { return tiles + k * TILE; }
-    /* streamed tile k of a stage: kv kernel Q (0), dO (1); dq kernel K (0), V (1) */
+    /* streamed tile k of a stage: kv block Q (0), dO (1); dq block K (0), V (1) */
     __device__ floatX *ring(int stage, int k) const { return tiles + (2 + 2 * stage + k) * TILE; }
 };
 
@@ -110,7 +123,7 @@ __device__ __forceinline__ void sm90_abt(float acc[8][4], const floatX *a, const
 
 /* The two score-like products of a step, each its own commit group, acc0's
    first: acc0 = A0 B0^T and acc1 = A1 B1^T (64 x 64 each; S^T and dP^T in
-   the kv kernel, S and dP in the dq kernel). Not waited for: wgmma_wait<1>
+   the kv block, S and dP in the dq block). Not waited for: wgmma_wait<1>
    then waits for acc0 alone (P is computed while dP is still on the tensor
    cores) and wgmma_wait<0> for both. */
 template <int HD>
@@ -126,8 +139,8 @@ __device__ __forceinline__ void sm90_abt_pair(float acc0[8][4], const floatX *a0
 
 /* The rest of a step's scores once P is in registers: wait for dP (the
    second product of sm90_abt_pair), then dS = P * (dP - D) in place of dP.
-   D per column (the kv kernel: queries on the columns; delta = the step's 64
-   values) or per row (the dq kernel: delta = this thread's two rows). */
+   D per column (the kv block: queries on the columns; delta = the step's 64
+   values) or per row (the dq block: delta = this thread's two rows). */
 template <bool D_PER_COLUMN>
 __device__ __forceinline__ void sm90_ds_from_dp(float ds[8][4], float p[8][4], const float *delta)
 {
@@ -184,35 +197,29 @@ __device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, co
     mbarrier_wait(sm.resident_full, 0);
 }
 
+/* The kv work of one block: dK and dV of the 64 keys of `tile` for kv head
+   kvh (see the top of this file). */
 template <int HD>
-__global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
-    attention_backward_kv_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
-                                      const __grid_constant__ CUtensorMap dout_map, floatX *dqkv, const float *lse,
-                                      const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
-                                      int NH, int NKV)
+__device__ __forceinline__ void
+attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMap *qkv_map, const CUtensorMap *dout_map,
+                                 floatX *dqkv, const float *lse, const float *delta, const AttentionTile tile, int kvh,
+                                 int N, int NH, int NKV)
 {
-#if PACKLM_SM90_DEVICE
-    if ((int)blockIdx.x >= *tile_count) return;
     using B = AttnSm90Bwd<HD>;
     constexpr int ROWS = ATTN_SM90_ROWS, CHUNKS = B::CHUNKS, NT_D = HD / 8;
-    extern __shared__ unsigned char attention_sm90_bwd_smem[];
-    const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
-
-    const AttentionTile tile = tiles[blockIdx.x];
-    const int kvh = blockIdx.y, group = NH / NKV;
+    const int group = NH / NKV;
     const int warp = threadIdx.x / 32, t = threadIdx.x % 4, g = (threadIdx.x % 32) / 4;
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
     const int k0 = tile.start;
     const int q_steps = CEIL_DIV(tile.seg_end - k0, ROWS), num_steps = group * q_steps;
     /* step i: query head kvh * group + i / q_steps, rows k0 + (i % q_steps) * 64 onwards */
-    const CUtensorMap *q_map = &qkv_map, *do_map = &dout_map; /* the maps stay in parameter space */
     auto issue = [=](int i) {
         const int h = kvh * group + i / q_steps, q0 = k0 + (i % q_steps) * ROWS;
         mbarrier_expect_tx(&sm.ring_full[i % 2], 2 * B::TILE_BYTES);
-        tma_load_3d(sm.ring(i % 2, 0), q_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
-        tma_load_3d(sm.ring(i % 2, 1), do_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
+        tma_load_3d(sm.ring(i % 2, 0), qkv_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
+        tma_load_3d(sm.ring(i % 2, 1), dout_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
     };
-    sm90_bwd_start<HD>(sm, &qkv_map, (NH + kvh) * CHUNKS, &qkv_map, (NH + NKV + kvh) * CHUNKS, k0, issue);
+    sm90_bwd_start<HD>(sm, qkv_map, (NH + kvh) * CHUNKS, qkv_map, (NH + NKV + kvh) * CHUNKS, k0, issue);
 
     float dk[NT_D][4], dv[NT_D][4];
     zero_acc<NT_D>(dk);
@@ -279,36 +286,29 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
     const size_t stride = attention_qkv_stride(NH, NKV, HD);
     store_rows<HD>(dqkv + attention_k_column(NH, kvh, HD), stride, dk, scale, k0 + warp * 16, tile.seg_end);
     store_rows<HD>(dqkv + attention_v_column(NH, NKV, kvh, HD), stride, dv, 1.0f, k0 + warp * 16, tile.seg_end);
-#endif
 }
 
+/* The dq work of one block: dQ of the 64 queries of `tile` for query head h
+   (see the top of this file). */
 template <int HD>
-__global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
-    attention_backward_dq_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
-                                      const __grid_constant__ CUtensorMap dout_map, floatX *dqkv, const float *lse,
-                                      const float *delta, const AttentionTile *tiles, const int *tile_count, int N,
-                                      int NH, int NKV)
+__device__ __forceinline__ void
+attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMap *qkv_map, const CUtensorMap *dout_map,
+                                 floatX *dqkv, const float *lse, const float *delta, const AttentionTile tile, int h,
+                                 int N, int NH, int NKV)
 {
-#if PACKLM_SM90_DEVICE
-    if ((int)blockIdx.x >= *tile_count) return;
     using B = AttnSm90Bwd<HD>;
     constexpr int ROWS = ATTN_SM90_ROWS, CHUNKS = B::CHUNKS, NT_D = HD / 8;
-    extern __shared__ unsigned char attention_sm90_bwd_smem[];
-    const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
-
-    const AttentionTile tile = tiles[blockIdx.x];
-    const int h = blockIdx.y, kvh = h / (NH / NKV);
+    const int kvh = h / (NH / NKV);
     const int warp = threadIdx.x / 32, t = threadIdx.x % 4, g = (threadIdx.x % 32) / 4;
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
     const int num_steps = CEIL_DIV(min(tile.start + ROWS, tile.seg_end) - tile.seg_start, ROWS);
     /* step j: keys seg_start + j * 64 onwards */
-    const CUtensorMap *kv_map = &qkv_map; /* the map stays in parameter space */
     const int seg_start = tile.seg_start;
     auto issue = [=](int j) {
         const int key0 = seg_start + j * ROWS;
         mbarrier_expect_tx(&sm.ring_full[j % 2], 2 * B::TILE_BYTES);
-        tma_load_3d(sm.ring(j % 2, 0), kv_map, &sm.ring_full[j % 2], 0, key0, (NH + kvh) * CHUNKS);
-        tma_load_3d(sm.ring(j % 2, 1), kv_map, &sm.ring_full[j % 2], 0, key0, (NH + NKV + kvh) * CHUNKS);
+        tma_load_3d(sm.ring(j % 2, 0), qkv_map, &sm.ring_full[j % 2], 0, key0, (NH + kvh) * CHUNKS);
+        tma_load_3d(sm.ring(j % 2, 1), qkv_map, &sm.ring_full[j % 2], 0, key0, (NH + NKV + kvh) * CHUNKS);
     };
     /* this thread's query rows q_row[r] = start + warp * 16 + g + 8 r: their lse
        (+inf past the segment, which makes P = 0) and D, loaded before the wait
@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
             row_delta[r] = delta[(size_t)h * N + q_row[r]];
         }
     }
-    sm90_bwd_start<HD>(sm, &qkv_map, h * CHUNKS, &dout_map, h * CHUNKS, tile.start, issue);
+    sm90_bwd_start<HD>(sm, qkv_map, h * CHUNKS, dout_map, h * CHUNKS, tile.start, issue);
 #pragma unroll
     for (int r = 0; r < 2; r++) row_lse[r] *= ATTN_LOG2E;
     float dq[NT_D][4];
@@ -360,6 +360,32 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
     }
     store_rows<HD>(dqkv + h * HD, attention_qkv_stride(NH, NKV, HD), dq, scale, tile.start + warp * 16,
                    tile.seg_end);
+}
+
+/* One launch for both kinds of work (see the top of this file): block (x, y)
+   is the kv block of kv head y for y < NKV, taking tile count - 1 - x of the
+   table, otherwise the dq block of query head y - NKV, taking tile x. Blocks
+   past the table's count exit at once. */
+template <int HD>
+__global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
+    attention_backward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                                   const __grid_constant__ CUtensorMap dout_map, floatX *dqkv, const float *lse,
+                                   const float *delta, const AttentionTile *tiles, const int *tile_count, int N, int NH,
+                                   int NKV)
+{
+#if PACKLM_SM90_DEVICE
+    const int count = *tile_count;
+    if ((int)blockIdx.x >= count) return;
+    extern __shared__ unsigned char attention_sm90_bwd_smem[];
+    const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
+    const bool kv_work = (int)blockIdx.y < NKV;
+    const AttentionTile tile = tiles[kv_work ? count - 1 - (int)blockIdx.x : (int)blockIdx.x];
+    /* the maps stay in parameter space: their addresses go to TMA */
+    if (kv_work)
+        attention_backward_kv_sm90_block<HD>(sm, &qkv_map, &dout_map, dqkv, lse, delta, tile, blockIdx.y, N, NH, NKV);
+    else
+        attention_backward_dq_sm90_block<HD>(sm, &qkv_map, &dout_map, dqkv, lse, delta, tile, blockIdx.y - NKV, N, NH,
+                                             NKV);
 #endif
 }
 
@@ -375,13 +401,9 @@ static void attention_backward_sm90_launch(floatX *dqkv, const floatX *dout, con
     const size_t width = attention_qkv_stride(NH, NKV, HD), dwidth = (size_t)NH * HD;
     const CUtensorMap qkv_map = tma_map_rows(qkv, N, width, width, ATTN_SM90_ROWS, B::CHUNKS);
     const CUtensorMap dout_map = tma_map_rows(dout, N, dwidth, dwidth, ATTN_SM90_ROWS, B::CHUNKS);
-    static bool kv_smem_set = false, dq_smem_set = false;
-    attention_allow_smem(attention_backward_kv_sm90_kernel<HD>, B::smem_bytes, &kv_smem_set);
-    attention_allow_smem(attention_backward_dq_sm90_kernel<HD>, B::smem_bytes, &dq_smem_set);
-    attention_backward_kv_sm90_kernel<HD><<<dim3(table.grid_tiles, NKV), B::THREADS, B::smem_bytes, s>>>(
-        qkv_map, dout_map, dqkv, lse, ws.delta, table.tiles, table.count, N, NH, NKV);
-    cudaCheckLaunch();
-    attention_backward_dq_sm90_kernel<HD><<<dim3(table.grid_tiles, NH), B::THREADS, B::smem_bytes, s>>>(
+    static bool smem_set = false;
+    attention_allow_smem(attention_backward_sm90_kernel<HD>, B::smem_bytes, &smem_set);
+    attention_backward_sm90_kernel<HD><<<dim3(table.grid_tiles, NKV + NH), B::THREADS, B::smem_bytes, s>>>(
         qkv_map, dout_map, dqkv, lse, ws.delta, table.tiles, table.count, N, NH, NKV);
     cudaCheckLaunch();
 }

@@ -52,7 +52,7 @@ grep -E '^(FAIL|  |[0-9]+ passed)' "$out/backward.log"
 sed -n '/^benchmark/,$p' "$out/backward.log"
 if [ "$profile" = 1 ]; then
     for kernel in attention_backward_kv_kernel attention_backward_q_kernel attention_forward_sm90_kernel \
-        attention_backward_kv_sm90_kernel attention_backward_dq_sm90_kernel; do
+        attention_backward_sm90_kernel; do
         ncu --clock-control none -k "regex:$kernel" --launch-skip 2 --launch-count 1 --section SpeedOfLight \
             --section Occupancy --section WarpStateStats --section LaunchStats --section ComputeWorkloadAnalysis \
             --section MemoryWorkloadAnalysis --section SourceCounters \
