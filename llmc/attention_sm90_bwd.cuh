@@ -36,15 +36,26 @@
  *
  * Pipeline (one warpgroup, no producer warp): the tiles streamed per step
  * (Q and dO for the kv block, K and V for the dq block) go through a ring
- * of two stages. Thread 0 starts the TMA loads of step i+1 as soon as every
- * thread has finished step i-1 (one __syncthreads per step), so the copy of
- * the next step runs under the products of this one:
+ * of two stages. A step has three pieces (sm90_bwd_steps): issue its two
+ * score products (S, dP) once its stage has landed; wait for S (which also
+ * retires every product issued before it), __syncthreads, thread 0 starts
+ * the TMA loads of step i+1 into the stage that step i-1 used, then P and,
+ * once dP is in, dS; issue the gradient products. At HD 128 the steps are
+ * software-pipelined: step i's gradient products and step i+1's score
+ * products are issued back to back, so the tensor cores never wait for the
+ * registers between them:
  *
- *   thread 0: TMA step i+1 -> ring_full[(i+1)%2]     all threads, step i:
- *                                                     wait ring_full[i%2]
- *                                                     __syncthreads
- *                                                     S, dP issued; wait S; P
- *                                                     wait dP; dS; 2 products
+ *   thread 0: TMA step i+1 -> ring_full[(i+1)%2]   all threads:
+ *                                                   ... issue dV,dK (or dQ) of i
+ *                                                   wait ring_full[(i+1)%2]
+ *                                                   issue S, dP of i+1
+ *                                                   wait S (and the products of i)
+ *                                                   __syncthreads; TMA of i+2
+ *                                                   P; wait dP; dS; issue i+1 ...
+ *
+ * At HD 64 one step runs at a time (wait for the gradient products, then the
+ * next step): the pipelined kv block needs more registers and loses its
+ * third slot per SM.
  *
  * Inside a step the exponentials of P run while dP is still on the tensor
  * cores. The kv block reads the lse and D of step i+1's queries during step
@@ -79,6 +90,12 @@ template <int HD>
 struct AttnSm90Bwd {
     static constexpr int CHUNKS = HD / 64, THREADS = 128;
     static constexpr int TILE_BYTES = ATTN_SM90_ROWS * HD * 2;
+    /* Whether the kv and the dq blocks pipeline their steps (sm90_bwd_steps):
+       at HD 128 (the block is held to 2 per SM by shared memory anyway); at HD
+       64 the pipelined kv block needs 186 registers instead of 160, which costs
+       it its third slot per SM and measured 8% slower, so HD 64 runs one step
+       at a time. */
+    static constexpr bool KV_PIPELINED = HD == 128, DQ_PIPELINED = HD == 128;
     /* 2 resident tiles, 2 stages x 2 streamed tiles, lse and D of 2 stages, 3 barriers */
     static constexpr size_t smem_bytes = 1024 /* alignment slack */ + 6 * TILE_BYTES +
                                          4 * ATTN_SM90_ROWS * sizeof(float) + 3 * sizeof(uint64_t);
@@ -164,19 +181,63 @@ __device__ __forceinline__ void sm90_ab_regs(float acc[HD / 8][4], const uint32_
     for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], wgmma_desc_mn_major<ATTN_SM90_ROWS>(b, kk), 1);
 }
 
-/* Step i of the ring: wait until its tiles landed, make sure every thread
-   finished step i-1 (whose stage step i+1 refills), then thread 0 starts
-   step i+1's loads through issue(i + 1). */
+/* The head of step i's scores, once its two score products are issued:
+   wait for the first (acc0 of sm90_abt_pair; every product issued before it
+   is then done too), make sure every thread got that far (so the stage that
+   step i-1 read may be refilled), then thread 0 starts step i+1's loads
+   through issue(i + 1). */
 template <typename Issue>
-__device__ __forceinline__ void sm90_ring_step(uint64_t *ring_full, int i, int num_steps, const Issue &issue)
+__device__ __forceinline__ void sm90_scores_ready(float acc0[8][4], int i, int num_steps, const Issue &issue)
 {
-    mbarrier_wait(&ring_full[i % 2], (i / 2) & 1);
+    wgmma_wait<1>();
+    wgmma_keep<8>(acc0);
     __syncthreads();
     if (threadIdx.x == 0 && i + 1 < num_steps) issue(i + 1);
 }
 
-/* Thread 0: set up the barriers, then start the two resident tiles (rows
-   row0 of the columns of chunks z0 and z1 of their maps) and step 0. */
+/* The steps of a block, each in three pieces: issue_scores(i) waits for
+   step i's tiles and issues its two score products, scores(i) starts with
+   sm90_scores_ready and ends with dS in registers, issue_grads(i) issues the
+   gradient products. PIPELINED: step i's gradient products and step i+1's
+   score products go to the tensor cores back to back, without a wait
+   between them (the wait for step i+1's scores retires step i's gradients
+   too); nothing stays in flight across the loop's back edge, where ptxas
+   would serialize the wgmmas (C7515). Otherwise one step at a time. */
+template <bool PIPELINED, typename IssueScores, typename Scores, typename IssueGrads>
+__device__ __forceinline__ void sm90_bwd_steps(int num_steps, const IssueScores &issue_scores, const Scores &scores,
+                                               const IssueGrads &issue_grads)
+{
+    if constexpr (PIPELINED) {
+        issue_scores(0);
+        scores(0);
+        for (int i = 0; i + 1 < num_steps; i++) {
+            issue_grads(i);
+            issue_scores(i + 1);
+            scores(i + 1);
+        }
+        issue_grads(num_steps - 1);
+    } else {
+        for (int i = 0; i < num_steps; i++) {
+            issue_scores(i);
+            scores(i);
+            issue_grads(i);
+            wgmma_wait<0>();
+        }
+    }
+    wgmma_wait<0>();
+}
+
+/* Issue the two score products of step i once its tiles (stage i % 2 of the
+   ring) have landed: acc0 = resident 0 times streamed tile 0 ^T, acc1 =
+   resident 1 times streamed tile 1 ^T. */
+template <int HD>
+__device__ __forceinline__ void sm90_issue_scores(const AttnSm90BwdSmem<HD> &sm, int i, float acc0[8][4],
+                                                  float acc1[8][4])
+{
+    mbarrier_wait(&sm.ring_full[i % 2], (i / 2) & 1);
+    sm90_abt_pair<HD>(acc0, sm.resident(0), sm.ring(i % 2, 0), acc1, sm.resident(1), sm.ring(i % 2, 1));
+}
+
 template <int HD, typename Issue>
 __device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, const CUtensorMap *map0, int z0,
                                                const CUtensorMap *map1, int z1, int row0, const Issue &issue)
@@ -243,18 +304,14 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
         sm.lse[threadIdx.x] = row_lse * ATTN_LOG2E;
         sm.delta[threadIdx.x] = row_delta;
     }
-    for (int i = 0; i < num_steps; i++) {
+    float p[8][4], ds[8][4]; /* S^T then P^T; dP^T then dS^T: rows keys, columns queries */
+    auto issue_scores = [&](int i) { sm90_issue_scores<HD>(sm, i, p, ds); }; /* S^T = K Q^T, dP^T = V dO^T */
+    auto scores = [&](int i) {
         const int q0 = k0 + (i % q_steps) * ROWS;
-        float *lse_s = sm.lse + (i % 2) * ROWS, *delta_s = sm.delta + (i % 2) * ROWS;
+        const float *lse_s = sm.lse + (i % 2) * ROWS, *delta_s = sm.delta + (i % 2) * ROWS;
         float lse_after = 0.0f, delta_after = 0.0f; /* step i + 1's, stored at the end of this step */
         if (threadIdx.x < ROWS && i + 1 < num_steps) read_query(i + 1, &lse_after, &delta_after);
-        sm90_ring_step(sm.ring_full, i, num_steps, issue);
-        const floatX *q_tile = sm.ring(i % 2, 0), *do_tile = sm.ring(i % 2, 1);
-
-        float p[8][4], ds[8][4]; /* S^T then P^T; dP^T then dS^T: rows keys, columns queries */
-        sm90_abt_pair<HD>(p, sm.resident(0), q_tile, ds, sm.resident(1), do_tile);
-        wgmma_wait<1>();
-        wgmma_keep<8>(p);
+        sm90_scores_ready(p, i, num_steps, issue);
         const bool needs_mask = q0 < k0 + ROWS; /* some key of the tile follows some query */
 #pragma unroll
         for (int n = 0; n < 8; n++) {
@@ -267,21 +324,23 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
             }
         }
         sm90_ds_from_dp<true>(ds, p, delta_s);
-        uint32_t p_frag[4][4], ds_frag[4][4];
-        acc_to_a_frags<8>(p_frag, p);
-        acc_to_a_frags<8>(ds_frag, ds);
-        wgmma_fence();
-        sm90_ab_regs<HD>(dv, p_frag, do_tile);
-        sm90_ab_regs<HD>(dk, ds_frag, q_tile);
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_keep<NT_D>(dv);
-        wgmma_keep<NT_D>(dk);
         if (threadIdx.x < ROWS && i + 1 < num_steps) { /* slot (i + 1) % 2 was last read in step i - 1 */
             sm.lse[((i + 1) % 2) * ROWS + threadIdx.x] = lse_after * ATTN_LOG2E;
             sm.delta[((i + 1) % 2) * ROWS + threadIdx.x] = delta_after;
         }
-    }
+    };
+    auto issue_grads = [&](int i) { /* dV += P^T dO, dK += dS^T Q */
+        uint32_t p_frag[4][4], ds_frag[4][4];
+        acc_to_a_frags<8>(p_frag, p);
+        acc_to_a_frags<8>(ds_frag, ds);
+        wgmma_fence();
+        sm90_ab_regs<HD>(dv, p_frag, sm.ring(i % 2, 1));
+        sm90_ab_regs<HD>(dk, ds_frag, sm.ring(i % 2, 0));
+        wgmma_commit();
+    };
+    sm90_bwd_steps<AttnSm90Bwd<HD>::KV_PIPELINED>(num_steps, issue_scores, scores, issue_grads);
+    wgmma_keep<NT_D>(dv);
+    wgmma_keep<NT_D>(dk);
 
     const size_t stride = attention_qkv_stride(NH, NKV, HD);
     store_rows<HD>(dqkv + attention_k_column(NH, kvh, HD), stride, dk, scale, k0 + warp * 16, tile.seg_end);
@@ -330,15 +389,11 @@ attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
     for (int r = 0; r < 2; r++) row_lse[r] *= ATTN_LOG2E;
     float dq[NT_D][4];
     zero_acc<NT_D>(dq);
-    for (int j = 0; j < num_steps; j++) {
-        sm90_ring_step(sm.ring_full, j, num_steps, issue);
-        const floatX *k_tile = sm.ring(j % 2, 0), *v_tile = sm.ring(j % 2, 1);
+    float p[8][4], ds[8][4]; /* S then P; dP then dS: rows queries, columns keys */
+    auto issue_scores = [&](int j) { sm90_issue_scores<HD>(sm, j, p, ds); }; /* S = Q K^T, dP = dO V^T */
+    auto scores = [&](int j) {
         const int key0 = tile.seg_start + j * ROWS;
-
-        float p[8][4], ds[8][4]; /* S then P; dP then dS: rows queries, columns keys */
-        sm90_abt_pair<HD>(p, sm.resident(0), k_tile, ds, sm.resident(1), v_tile);
-        wgmma_wait<1>();
-        wgmma_keep<8>(p);
+        sm90_scores_ready(p, j, num_steps, issue);
         const bool needs_mask = attention_block_needs_mask(key0, ROWS, tile.start);
 #pragma unroll
         for (int n = 0; n < 8; n++) {
@@ -350,14 +405,16 @@ attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
             }
         }
         sm90_ds_from_dp<false>(ds, p, row_delta);
+    };
+    auto issue_grads = [&](int j) { /* dQ += dS K */
         uint32_t ds_frag[4][4];
         acc_to_a_frags<8>(ds_frag, ds);
         wgmma_fence();
-        sm90_ab_regs<HD>(dq, ds_frag, k_tile); /* dQ += dS K */
+        sm90_ab_regs<HD>(dq, ds_frag, sm.ring(j % 2, 0));
         wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_keep<NT_D>(dq);
-    }
+    };
+    sm90_bwd_steps<AttnSm90Bwd<HD>::DQ_PIPELINED>(num_steps, issue_scores, scores, issue_grads);
+    wgmma_keep<NT_D>(dq);
     store_rows<HD>(dqkv + h * HD, attention_qkv_stride(NH, NKV, HD), dq, scale, tile.start + warp * 16,
                    tile.seg_end);
 }
