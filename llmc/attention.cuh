@@ -105,11 +105,14 @@
  *            TMA K, V -> k_full/v_full[s] ->  wait k_full[s]: S = Q K^T (wgmma)
  *            (Q once per tile, q_full/q_empty)  mask, online softmax (regs)
  *                                         wait v_full[s]: O += P V (wgmma, P in regs)
- *   backward: one warpgroup per block, no producer: thread 0 starts the TMA
- *            of step i+1 into the other stage once all threads are past
- *            step i-1 (__syncthreads), then everyone waits ring_full[i % 2]
- *            and issues S^T = K Q^T, dP^T = V dO^T, dV += P^T dO,
- *            dK += dS^T Q (kv kernel) or S, dP, dQ += dS K (dq kernel).
+ *   backward: one warpgroup per block, no producer; the kv and dq work are
+ *            blocks of one launch (the dq blocks fill the SMs the last kv
+ *            blocks leave). Everyone waits ring_full[i % 2] and issues
+ *            S^T = K Q^T, dP^T = V dO^T (kv block) or S, dP (dq block);
+ *            once S is in, all threads are past step i-1 (__syncthreads)
+ *            and thread 0 starts the TMA of step i+1 into that stage; then
+ *            dV += P^T dO, dK += dS^T Q or dQ += dS K. At HD 128 these
+ *            gradient products and step i+1's S, dP are issued back to back.
  * The sm90 path keeps the contract and the determinism of the sm80 one.
  */
 #ifndef PACKLM_ATTENTION_CUH
