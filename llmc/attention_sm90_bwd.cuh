@@ -238,6 +238,8 @@ __device__ __forceinline__ void sm90_issue_scores(const AttnSm90BwdSmem<HD> &sm,
     sm90_abt_pair<HD>(acc0, sm.resident(0), sm.ring(i % 2, 0), acc1, sm.resident(1), sm.ring(i % 2, 1));
 }
 
+/* Thread 0: set up the barriers, then start the two resident tiles (rows
+   row0 of the columns of chunks z0 and z1 of their maps) and step 0. */
 template <int HD, typename Issue>
 __device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, const CUtensorMap *map0, int z0,
                                                const CUtensorMap *map1, int z1, int row0, const Issue &issue)
