@@ -9,14 +9,14 @@
  * first, then head 1, ...: the blocks running at one time read the K/V of few
  * heads, which stay in L2); a persistent grid of one block per SM
  * (attention_persistent_grid) walks items blockIdx.x, + gridDim.x, ... .
- * Key/value tiles (BN = 128
- * keys) start at the segment's first token, so the last kv tile of an item is
- * the diagonal one and the only one that needs the causal mask; keys past the
- * segment end only ever meet masked-out or discarded rows. Two cuts of work
- * that no row needs: on the diagonal tile warpgroup 0 (the first 64 rows)
- * multiplies only the first 64 keys (S = Q K^T and P V), the rest being
- * masked for all its rows; and a warpgroup whose 64 rows all lie past the
- * segment end computes nothing and only keeps the barrier protocol below.
+ * Key/value tiles (BN = 128 keys) start at the segment's first token, so the
+ * last kv tile of an item is the diagonal one and the only one that needs the
+ * causal mask; keys past the segment end only ever meet masked-out or
+ * discarded rows. Two cuts of work that no row needs: on the diagonal tile
+ * warpgroup 0 (the first 64 rows) multiplies only the first 64 keys (S = Q K^T
+ * and P V), the rest being masked for all its rows; and a warpgroup whose 64
+ * rows all lie past the segment end computes nothing and only keeps the
+ * barrier protocol below.
  *
  * Roles (3 warpgroups, 384 threads, registers rebalanced by setmaxnreg):
  *   producer  warpgroup 0, one thread: TMA loads of Q (once per item, into

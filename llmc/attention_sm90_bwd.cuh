@@ -90,12 +90,12 @@ template <int HD>
 struct AttnSm90Bwd {
     static constexpr int CHUNKS = HD / 64, THREADS = 128;
     static constexpr int TILE_BYTES = ATTN_SM90_ROWS * HD * 2;
-    /* Whether the kv and the dq blocks pipeline their steps (sm90_bwd_steps):
-       at HD 128 (the block is held to 2 per SM by shared memory anyway); at HD
-       64 the pipelined kv block needs 186 registers instead of 160, which costs
+    /* Whether both kinds of block pipeline their steps (sm90_bwd_steps): at
+       HD 128 (the block is held to 2 per SM by shared memory anyway); at HD 64
+       the pipelined kv block needs 186 registers instead of 160, which costs
        it its third slot per SM and measured 8% slower, so HD 64 runs one step
        at a time. */
-    static constexpr bool KV_PIPELINED = HD == 128, DQ_PIPELINED = HD == 128;
+    static constexpr bool PIPELINED = HD == 128;
     /* 2 resident tiles, 2 stages x 2 streamed tiles, lse and D of 2 stages, 3 barriers */
     static constexpr size_t smem_bytes = 1024 /* alignment slack */ + 6 * TILE_BYTES +
                                          4 * ATTN_SM90_ROWS * sizeof(float) + 3 * sizeof(uint64_t);
@@ -340,7 +340,7 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
         sm90_ab_regs<HD>(dk, ds_frag, sm.ring(i % 2, 0));
         wgmma_commit();
     };
-    sm90_bwd_steps<AttnSm90Bwd<HD>::KV_PIPELINED>(num_steps, issue_scores, scores, issue_grads);
+    sm90_bwd_steps<B::PIPELINED>(num_steps, issue_scores, scores, issue_grads);
     wgmma_keep<NT_D>(dv);
     wgmma_keep<NT_D>(dk);
 
@@ -415,7 +415,7 @@ attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
         sm90_ab_regs<HD>(dq, ds_frag, sm.ring(j % 2, 0));
         wgmma_commit();
     };
-    sm90_bwd_steps<AttnSm90Bwd<HD>::DQ_PIPELINED>(num_steps, issue_scores, scores, issue_grads);
+    sm90_bwd_steps<B::PIPELINED>(num_steps, issue_scores, scores, issue_grads);
     wgmma_keep<NT_D>(dq);
     store_rows<HD>(dqkv + h * HD, attention_qkv_stride(NH, NKV, HD), dq, scale, tile.start + warp * 16,
                    tile.seg_end);

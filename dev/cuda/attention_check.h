@@ -259,9 +259,9 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
 
 /* Every case, forward only or forward and backward; then the determinism check. */
 /* Two small GQA cases whose lengths cross 64- and 128-row tiles, each run
-   with the persistent grids as the card sizes them and again capped at two
-   blocks, so that every block walks several work items in a row (the
-   cross-item prefetch of the sm90 kernels) even on inputs this small. */
+   with the persistent grid (the sm90 forward's) as the card sizes it and
+   again capped at two blocks, so that every block walks several work items
+   in a row (its producer running into the next item) even on inputs this small. */
 static void attn_check_small(int backward, Rng *rng)
 {
     const unsigned saved_limit = attention_grid_limit;
