@@ -12,10 +12,15 @@
 # Throughput runs use synthetic shards (dev/data/synth_shards.py: log-normal
 # document lengths, median ~400, mean ~650 tokens), document-masked unless noted.
 set -u
+all_parts="tests resume failures train bench recompute longctx profile"
+case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
+parts=${*:-$all_parts}
+for part in $parts; do # refuse a misspelt part before building or running anything
+    case " $all_parts " in *" $part "*) ;; *) echo "run_trainer_checks: unknown part '$part' (parts: $all_parts)"; exit 2 ;; esac
+done
 device_out=${OUT:-} # set by the device tool: its logs are packed at the end (dev/pack_logs.sh)
 OUT=${OUT:-log/trainer}
 mkdir -p "$OUT"
-parts=${*:-tests resume failures train bench recompute longctx profile}
 status=0
 table="$OUT/table.txt"
 : >"$table"

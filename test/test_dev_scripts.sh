@@ -4,7 +4,8 @@
 # without a GPU:
 #   - every tracked *.sh / *.bash / *.sbatch parses (bash -n),
 #   - the scripts that take -h / --help print their usage block and exit 0,
-#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name, and
+#   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name,
+#     run_trainer_checks.sh an unknown part, and
 #     parity.sh an odd ROWS, with an error naming it, before building or
 #     reading anything;
 #   - parity.sh --gate on the committed parity logs (dev/curves/parity_*.log):
@@ -28,12 +29,14 @@ for f in $(git ls-files '*.sh' '*.bash' '*.sbatch' 2>/dev/null); do
 done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
-    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh; do
+    dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh \
+    dev/run_trainer_checks.sh; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
 
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"
 expect parity_odd_rows 1 "ROWS must be even" env ROWS=3 MODELS=gpt2 dev/reference/parity.sh "$TMP/parity"
+expect trainer_checks_unknown_part 2 "unknown part 'becnh'" env OUT="$TMP/trainer" dev/run_trainer_checks.sh tests becnh
 expect curves_unknown_run 1 "unknown run 'nope'" env RUNS="bestfit_mask nope" dev/curves/run_curves.sh "$TMP/curves"
 
 for run in gpt2:0.184 gpt2_seed2:0.540 llama:0.320 llama_seed2:0.259; do
