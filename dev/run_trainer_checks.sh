@@ -123,22 +123,15 @@ bench)
     # each workload on both attention paths (--attention: the Hopper kernels vs mma.sync), same run,
     # back to back twice (sm90, sm80, sm90, sm80): under the card's power cap the clocks move by up
     # to 30% within a minute, and that then falls on both paths
-    for round in 1 2; do
-        for path in sm90 sm80; do
-            bench "gpt2_124M_T1024_B32_docmask_${path}_$round" -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 20 --attention $path
+    bench_both_paths() { # NAME FLAGS...: rows NAME_sm90_1, NAME_sm80_1, NAME_sm90_2, NAME_sm80_2
+        local round path
+        for round in 1 2; do
+            for path in sm90 sm80; do bench "$1_${path}_$round" "${@:2}" --attention $path; done
         done
-    done
-    for round in 1 2; do
-        for path in sm90 sm80; do
-            bench "llama1B_T2048_B8_docmask_${path}_$round" -e llama:1B -b 8 -t 2048 -d 16384 -x 14 --attention $path
-        done
-    done
-    for round in 1 2; do
-        for path in sm90 sm80; do
-            bench "llama1B_NH16_NKV4_T8192_B2_docmask_${path}_$round" -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 \
-                -d 16384 -x 12 --attention $path
-        done
-    done
+    }
+    bench_both_paths gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 20
+    bench_both_paths llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 14
+    bench_both_paths llama1B_NH16_NKV4_T8192_B2_docmask -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 12
     bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
     bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
     ;;
