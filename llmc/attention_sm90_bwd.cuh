@@ -132,10 +132,9 @@ struct AttnSm90BwdSmem {
 template <int HD>
 __device__ __forceinline__ void sm90_abt(float acc[8][4], const floatX *a, const floatX *b)
 {
+    const WgmmaTile<ATTN_SM90_ROWS> ta(a), tb(b);
 #pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++)
-        wgmma_ss<64, 0, 0>(acc, wgmma_desc_k_major<ATTN_SM90_ROWS>(a, kk), wgmma_desc_k_major<ATTN_SM90_ROWS>(b, kk),
-                           kk > 0);
+    for (int kk = 0; kk < HD / 16; kk++) wgmma_ss<64, 0, 0>(acc, ta.k_major(kk), tb.k_major(kk), kk > 0);
 }
 
 /* The two score-like products of a step, each its own commit group, acc0's
@@ -177,8 +176,9 @@ __device__ __forceinline__ void sm90_ds_from_dp(float ds[8][4], float p[8][4], c
 template <int HD>
 __device__ __forceinline__ void sm90_ab_regs(float acc[HD / 8][4], const uint32_t a[4][4], const floatX *b)
 {
+    const WgmmaTile<ATTN_SM90_ROWS> tb(b);
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], wgmma_desc_mn_major<ATTN_SM90_ROWS>(b, kk), 1);
+    for (int kk = 0; kk < 4; kk++) wgmma_rs<HD, 1>(acc, a[kk], tb.mn_major(kk), 1);
 }
 
 /* The head of step i's scores, once its two score products are issued:
@@ -238,6 +238,18 @@ __device__ __forceinline__ void sm90_issue_scores(const AttnSm90BwdSmem<HD> &sm,
     sm90_abt_pair<HD>(acc0, sm.resident(0), sm.ring(i % 2, 0), acc1, sm.resident(1), sm.ring(i % 2, 1));
 }
 
+/* Thread 0: start the loads of two 64-row tiles, rows row.. of the column
+   chunks z0 of map0 and z1 of map1, into dst0 and dst1; `bar` completes when
+   both have landed. */
+template <int HD>
+__device__ __forceinline__ void sm90_load_tile_pair(uint64_t *bar, int row, floatX *dst0, const CUtensorMap *map0,
+                                                    int z0, floatX *dst1, const CUtensorMap *map1, int z1)
+{
+    mbarrier_expect_tx(bar, 2 * AttnSm90Bwd<HD>::TILE_BYTES);
+    tma_load_3d(dst0, map0, bar, 0, row, z0);
+    tma_load_3d(dst1, map1, bar, 0, row, z1);
+}
+
 /* Thread 0: set up the barriers, then start the two resident tiles (rows
    row0 of the columns of chunks z0 and z1 of their maps) and step 0. */
 template <int HD, typename Issue>
@@ -251,14 +263,25 @@ __device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, co
         mbarrier_init(&sm.ring_full[0], 1);
         mbarrier_init(&sm.ring_full[1], 1);
         mbarrier_init_fence();
-        mbarrier_expect_tx(sm.resident_full, 2 * AttnSm90Bwd<HD>::TILE_BYTES);
-        tma_load_3d(sm.resident(0), map0, sm.resident_full, 0, row0, z0);
-        tma_load_3d(sm.resident(1), map1, sm.resident_full, 0, row0, z1);
+        sm90_load_tile_pair<HD>(sm.resident_full, row0, sm.resident(0), map0, z0, sm.resident(1), map1, z1);
         issue(0);
     }
     __syncthreads(); /* barriers initialised before anyone waits on them */
     mbarrier_wait(sm.resident_full, 0);
 }
+
+/* i / d and i % d for the step index of a block, with d fixed per block:
+   one multiply-high by inv = (2^32 - 1) / d, computed once, instead of a
+   runtime division per step (which ncu found in the wgmma issue stream).
+   floor((i + 1) * inv / 2^32) equals floor(i / d) while (i + 1) * d < 2^32;
+   a block has at most 8 x 2048 steps. */
+struct StepDivider {
+    int d;
+    unsigned inv;
+    __device__ __forceinline__ explicit StepDivider(int divisor) : d(divisor), inv(0xFFFFFFFFu / (unsigned)divisor) {}
+    __device__ __forceinline__ int quot(int i) const { return (int)__umulhi((unsigned)i + 1, inv); }
+    __device__ __forceinline__ int rem(int i) const { return i - quot(i) * d; }
+};
 
 /* The kv work of one block: dK and dV of the 64 keys of `tile` for kv head
    kvh (see the top of this file). */
@@ -275,12 +298,12 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
     const float scale = 1.0f / sqrtf((float)HD), scale_log2 = scale * ATTN_LOG2E;
     const int k0 = tile.start;
     const int q_steps = CEIL_DIV(tile.seg_end - k0, ROWS), num_steps = group * q_steps;
+    const StepDivider by_q_steps(q_steps);
     /* step i: query head kvh * group + i / q_steps, rows k0 + (i % q_steps) * 64 onwards */
     auto issue = [=](int i) {
-        const int h = kvh * group + i / q_steps, q0 = k0 + (i % q_steps) * ROWS;
-        mbarrier_expect_tx(&sm.ring_full[i % 2], 2 * B::TILE_BYTES);
-        tma_load_3d(sm.ring(i % 2, 0), qkv_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
-        tma_load_3d(sm.ring(i % 2, 1), dout_map, &sm.ring_full[i % 2], 0, q0, h * CHUNKS);
+        const int h = kvh * group + by_q_steps.quot(i), q0 = k0 + by_q_steps.rem(i) * ROWS;
+        sm90_load_tile_pair<HD>(&sm.ring_full[i % 2], q0, sm.ring(i % 2, 0), qkv_map, h * CHUNKS, sm.ring(i % 2, 1),
+                                dout_map, h * CHUNKS);
     };
     sm90_bwd_start<HD>(sm, qkv_map, (NH + kvh) * CHUNKS, qkv_map, (NH + NKV + kvh) * CHUNKS, k0, issue);
 
@@ -292,7 +315,7 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
        segment lse = +inf, which makes P = 0); loads only, scaled to log2
        units when stored */
     auto read_query = [=](int i, float *row_lse, float *row_delta) {
-        const int h = kvh * group + i / q_steps, q = k0 + (i % q_steps) * ROWS + threadIdx.x;
+        const int h = kvh * group + by_q_steps.quot(i), q = k0 + by_q_steps.rem(i) * ROWS + threadIdx.x;
         *row_lse = INFINITY;
         *row_delta = 0.0f;
         if (q < tile.seg_end) {
@@ -309,7 +332,7 @@ attention_backward_kv_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
     float p[8][4], ds[8][4]; /* S^T then P^T; dP^T then dS^T: rows keys, columns queries */
     auto issue_scores = [&](int i) { sm90_issue_scores<HD>(sm, i, p, ds); }; /* S^T = K Q^T, dP^T = V dO^T */
     auto scores = [&](int i) {
-        const int q0 = k0 + (i % q_steps) * ROWS;
+        const int q0 = k0 + by_q_steps.rem(i) * ROWS;
         const float *lse_s = sm.lse + (i % 2) * ROWS, *delta_s = sm.delta + (i % 2) * ROWS;
         float lse_after = 0.0f, delta_after = 0.0f; /* step i + 1's, stored at the end of this step */
         if (threadIdx.x < ROWS && i + 1 < num_steps) read_query(i + 1, &lse_after, &delta_after);
@@ -366,10 +389,8 @@ attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
     /* step j: keys seg_start + j * 64 onwards */
     const int seg_start = tile.seg_start;
     auto issue = [=](int j) {
-        const int key0 = seg_start + j * ROWS;
-        mbarrier_expect_tx(&sm.ring_full[j % 2], 2 * B::TILE_BYTES);
-        tma_load_3d(sm.ring(j % 2, 0), qkv_map, &sm.ring_full[j % 2], 0, key0, (NH + kvh) * CHUNKS);
-        tma_load_3d(sm.ring(j % 2, 1), qkv_map, &sm.ring_full[j % 2], 0, key0, (NH + NKV + kvh) * CHUNKS);
+        sm90_load_tile_pair<HD>(&sm.ring_full[j % 2], seg_start + j * ROWS, sm.ring(j % 2, 0), qkv_map,
+                                (NH + kvh) * CHUNKS, sm.ring(j % 2, 1), qkv_map, (NH + NKV + kvh) * CHUNKS);
     };
     /* this thread's query rows q_row[r] = start + warp * 16 + g + 8 r: their lse
        (+inf past the segment, which makes P = 0) and D, loaded before the wait

@@ -11,7 +11,8 @@
  *                  tma_prefetch_map, tma_load_3d
  *   wgmma:         wgmma_desc (smem matrix descriptor, 128-byte swizzle),
  *                  wgmma_desc_k_major / wgmma_desc_mn_major (k-step kk of a
- *                  chunked tile, see below),
+ *                  chunked tile, see below), WgmmaTile (the same by one add
+ *                  per k-step),
  *                  wgmma_fence, wgmma_commit, wgmma_wait<N>, wgmma_keep
  *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
  *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
@@ -150,29 +151,63 @@ __device__ __forceinline__ void tma_load_3d(void *dst, const CUtensorMap *map, u
 
 /* ----------------------------------------------------------------- wgmma */
 
-/* Descriptor of a 128-byte-swizzled operand tile starting at `smem`: stride
-   between 8-row groups 1024 bytes, `leading_bytes` between 64-column chunks
-   (used by MN-major operands only). */
-__device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leading_bytes)
+/* The bits of a 128-byte-swizzled operand tile's descriptor: start address
+   `addr16` in 16-byte units (bits 0-13), `leading_bytes` between 64-column
+   chunks (used by MN-major operands only), stride between 8-row groups 1024
+   bytes. */
+__device__ __forceinline__ uint64_t wgmma_desc_bits(uint32_t addr16, uint32_t leading_bytes)
 {
-    const uint64_t addr = smem_addr(smem);
-    return ((addr & 0x3FFFF) >> 4) | ((uint64_t)((leading_bytes & 0x3FFFF) >> 4) << 16) |
-           ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+    return addr16 | ((uint64_t)((leading_bytes & 0x3FFFF) >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
 }
 
-/* k-step kk (16 reduction columns) of a K-major [chunks][ROWS][64] tile, from row `row` on. */
+/* Descriptor of the tile starting at `smem`. */
+__device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leading_bytes)
+{
+    return wgmma_desc_bits((smem_addr(smem) & 0x3FFFF) >> 4, leading_bytes);
+}
+
+/* Element offsets of k-step kk (16 reduction columns) of a K-major
+   [chunks][ROWS][64] tile, from row `row` on, and of k-step kk (reduction
+   rows 16 kk .. 16 kk + 15) of an MN-major one. */
+template <int ROWS>
+__device__ __forceinline__ int wgmma_k_major_offset(int kk, int row = 0)
+{
+    return ((kk / 4) * ROWS + row) * 64 + (kk % 4) * 16;
+}
+__device__ __forceinline__ int wgmma_mn_major_offset(int kk) { return kk * 16 * 64; }
+
+/* The descriptor of k-step kk, computed on its own. */
 template <int ROWS>
 __device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk, int row = 0)
 {
-    return wgmma_desc(tile + ((kk / 4) * ROWS + row) * 64 + (kk % 4) * 16, 0);
+    return wgmma_desc(tile + wgmma_k_major_offset<ROWS>(kk, row), 0);
 }
-
-/* k-step kk (reduction rows 16 kk .. 16 kk + 15) of an MN-major [chunks][ROWS][64] tile. */
 template <int ROWS>
 __device__ __forceinline__ uint64_t wgmma_desc_mn_major(const __nv_bfloat16 *tile, int kk)
 {
-    return wgmma_desc(tile + kk * 16 * 64, ROWS * 128);
+    return wgmma_desc(tile + wgmma_mn_major_offset(kk), ROWS * 128);
 }
+
+/* The same descriptors for a 1024-byte-aligned tile read by many wgmmas in a
+   row: the tile's address once, then one add per k-step (shared addresses
+   stay below 2^18 bytes, so the 14-bit field takes the sum without a mask).
+   The backward issues its products this way (2-4% off its time on an H200,
+   dev/notes/attention.md). The forward cannot: built like this, ptxas
+   serializes its wgmmas (C7511, insufficient registers) and it ran 25-35%
+   slower, so it computes each descriptor on its own. */
+template <int ROWS>
+struct WgmmaTile {
+    uint32_t addr16;
+    __device__ __forceinline__ explicit WgmmaTile(const __nv_bfloat16 *tile) : addr16(smem_addr(tile) >> 4) {}
+    __device__ __forceinline__ uint64_t k_major(int kk) const
+    {
+        return wgmma_desc_bits(addr16 + wgmma_k_major_offset<ROWS>(kk) / 8, 0);
+    }
+    __device__ __forceinline__ uint64_t mn_major(int kk) const
+    {
+        return wgmma_desc_bits(addr16 + wgmma_mn_major_offset(kk) / 8, ROWS * 128);
+    }
+};
 
 /* Registers written before this point are ready for the next wgmma. */
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
