@@ -10,11 +10,12 @@
  * causal rows. All of it on each kernel path (attention.cuh): sm80 and, where
  * the card and binary run it, sm90; or only the paths named with --path.
  *
- * usage: attention_backward [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]
+ * usage: attention_backward [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I] [--group G]
  *                           [--length-seed N] [--report FILE]
  *   --path P       run on path P only (repeatable)
  *   --small        two small GQA cases only (also on 2-block grids; for compute-sanitizer)
  *   --bench-only I no checks, benchmark shape I (0..3; -1 all) only (for ncu)
+ *   --group G      benchmark the shapes with G query heads per kv head (NKV = NH / G)
  *   --length-seed N  seed of the benchmark's packed document lengths
  *   --report FILE  write the packed lengths and our timings for
  *                  dev/cuda/bench_attention_peer.py
@@ -28,7 +29,7 @@ int main(int argc, char **argv)
     uint64_t length_seed = ATTN_BENCH_LENGTH_SEED;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: %s [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I]\n"
+            printf("usage: %s [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I] [--group G]\n"
                    "          [--length-seed N] [--report FILE]\n"
                    "Checks attention forward+backward against the CPU reference on fresh random inputs\n"
                    "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes,\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
                    "  --path P       only path P (sm80 or sm90; repeatable)\n"
                    "  --small        two small cases (also on 2-block grids), no benchmark (for compute-sanitizer)\n"
                    "  --bench-only I no checks; benchmark shape I (0..3; -1: all) only (for ncu)\n"
+                   "  --group G      benchmark with G query heads per kv head (NKV = NH / G; default 1;\n"
+                   "                 not with --report)\n"
                    "  --length-seed N  seed of the benchmark's packed document lengths\n"
                    "  --report FILE  write packed lengths + our timings for bench_attention_peer.py\n",
                    argv[0]);
@@ -49,11 +52,12 @@ int main(int argc, char **argv)
         }
     }
     attn_options_finish(&opt);
+    if (report_path && opt.group != 1) die("%s: --report covers multi-head shapes only (no --group)", argv[0]);
     Rng rng = rng_create(attn_seed_from_args(argc, argv));
     if (!opt.skip_checks) attn_check_paths(opt.paths, 1, opt.small, &rng);
     if (opt.bench && !opt.small) {
         FILE *report = report_path ? fopen_or_die(report_path, "w") : NULL;
-        attn_benchmark(1, opt.only_shape, length_seed, &rng, report, opt.paths);
+        attn_benchmark(1, opt.only_shape, opt.group, length_seed, &rng, report, opt.paths);
         if (report) fclose_or_die(report, report_path);
     }
     return test_summary();

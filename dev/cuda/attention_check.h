@@ -368,14 +368,15 @@ static const AttnBenchShape attn_bench_shapes[] = {
 
 /* Times our forward (and backward, forward+backward when `backward`) on each
    benchmark shape (or only shape `only_shape`) on each of `paths` (none:
-   the path selected now) and prints a table. The packed lengths come from `length_seed` (default
+   the path selected now) and prints a table. `group` query heads share each
+   kv head (NKV = NH / group; 1: the shapes as listed, multi-head). The packed lengths come from `length_seed` (default
    ATTN_BENCH_LENGTH_SEED), not from `rng`, so runs and builds compare on the
    same work. When `report` is not NULL, writes per shape
    "shape T NH HD N S", "lengths ...", and per path
    "ours PATH FWD_MS BWD_MS FWDBWD_MS" for dev/cuda/bench_attention_peer.py,
    which times the PyTorch peers on the same packed lengths. */
-static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t length_seed, Rng *rng,
-                           FILE *report, std::vector<AttentionPath> paths = {})
+static void attn_benchmark(int backward, int only_shape /* -1: all */, int group, uint64_t length_seed,
+                           Rng *rng, FILE *report, std::vector<AttentionPath> paths = {})
 {
     if (paths.empty()) paths.push_back(attention_active_path());
     cudaDeviceProp prop;
@@ -391,10 +392,13 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, uint64_t 
         const std::vector<int> lengths = shape.whole_rows
                                              ? std::vector<int>(ATTN_BENCH_TOKENS / shape.T, shape.T)
                                              : attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng);
-        AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH, shape.HD, rng, false);
+        if (shape.NH % group != 0) die("attention benchmark: --group %d does not divide the %d heads of shape %d (T=%d)",
+                                       group, shape.NH, si, shape.T);
+        AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH / group, shape.HD, rng, false);
         const double flops = attn_forward_flops(p);
-        char label[64];
-        snprintf(label, sizeof(label), "T=%d NH=%d HD=%d%s", shape.T, shape.NH, shape.HD,
+        char label[64], kv_heads[16] = "";
+        if (group > 1) snprintf(kv_heads, sizeof(kv_heads), " NKV=%d", p.NKV);
+        snprintf(label, sizeof(label), "T=%d NH=%d%s HD=%d%s", shape.T, shape.NH, kv_heads, shape.HD,
                  shape.whole_rows ? " causal" : "");
         if (report) {
             fprintf(report, "shape %d %d %d %d %d\nlengths", shape.T, shape.NH, shape.HD, p.N, p.S);
@@ -433,12 +437,13 @@ struct AttnOptions {
     int small = 0;       /* --small: attn_check_small only, no benchmark (for compute-sanitizer) */
     int only_shape = -1; /* --bench-only I: no checks, benchmark shape I only (-1: all) */
     int skip_checks = 0;
+    int group = 1;       /* --group G: the benchmark's shapes with NKV = NH / G */
     std::vector<AttentionPath> paths; /* --path P (repeatable); none given: every path the card runs */
 };
 
 /* The shared options at argv[*i], after the program's own: --path P (a path
    this card or binary cannot run dies here, saying why), --small,
-   --bench-only I, --no-bench and --seed N (read by attn_seed_from_args,
+   --bench-only I, --group G, --no-bench and --seed N (read by attn_seed_from_args,
    skipped here); *i is advanced past a value. Anything else is a clear error. */
 static void attn_common_option_or_die(int argc, char **argv, int *i, AttnOptions *o)
 {
@@ -456,6 +461,9 @@ static void attn_common_option_or_die(int argc, char **argv, int *i, AttnOptions
         if (o->only_shape < -1 || o->only_shape >= ATTN_BENCH_SHAPES)
             die("%s: --bench-only takes 0..%d or -1 (all)", argv[0], ATTN_BENCH_SHAPES - 1);
         o->skip_checks = 1;
+    } else if (strcmp(arg, "--group") == 0 && has_value) {
+        o->group = (int)parse_long_or_die(argv[++*i], "--group");
+        if (o->group < 1) die("%s: --group takes a positive number of query heads per kv head", argv[0]);
     } else if (strcmp(arg, "--no-bench") == 0) {
         o->bench = 0;
     } else if (strcmp(arg, "--seed") == 0 && has_value) {
