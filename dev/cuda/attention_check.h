@@ -392,8 +392,9 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
         const std::vector<int> lengths = shape.whole_rows
                                              ? std::vector<int>(ATTN_BENCH_TOKENS / shape.T, shape.T)
                                              : attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng);
-        if (shape.NH % group != 0) die("attention benchmark: --group %d does not divide the %d heads of shape %d (T=%d)",
-                                       group, shape.NH, si, shape.T);
+        if (shape.NH % group != 0)
+            die("attention benchmark: --group %d does not divide the %d heads of shape %d (T=%d)", group, shape.NH,
+                si, shape.T);
         AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH / group, shape.HD, rng, false);
         const double flops = attn_forward_flops(p);
         char label[64], kv_heads[16] = "";
