@@ -97,17 +97,20 @@ __device__ __forceinline__ float online_softmax_finish(float row_max, float sum,
 
 /* Store a warp's 16 x HD fp32 accumulator times `scale` as bf16 rows
    row0 + (0..15) of `dst` (row pitch `stride`), skipping rows >= row_end
-   (the segment's end: the next segment's rows belong to other tiles). */
+   (the segment's end: the next segment's rows belong to other tiles).
+   With group_log2 > 0 the rows are packed GQA rows: row i is head
+   i % 2^group_log2 of token i >> group_log2, at dst + token * stride + head * HD. */
 template <int HD>
 __device__ __forceinline__ void store_rows(floatX *dst, size_t stride, const float acc[HD / 8][4], float scale,
-                                           int row0, int row_end)
+                                           int row0, int row_end, int group_log2 = 0)
 {
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         const int row = row0 + g + 8 * half;
         if (row >= row_end) continue;
-        floatX *p = dst + (size_t)row * stride + 2 * t;
+        const int token = row >> group_log2, head = row & ((1 << group_log2) - 1);
+        floatX *p = dst + (size_t)token * stride + head * HD + 2 * t;
 #pragma unroll
         for (int n = 0; n < HD / 8; n++) {
             *reinterpret_cast<__nv_bfloat162 *>(p + n * 8) =

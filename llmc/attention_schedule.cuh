@@ -5,8 +5,8 @@
  *
  * Workspace of attention_workspace_bytes(N, NH, NKV, HD) bytes:
  *   tile counts   int[ATTN_PLAN_TABLES] (padded to 16 bytes)
- *   tile tables   ATTN_PLAN_TABLES x attention_max_tiles(N) AttentionTile
- *                 (table k holds tiles of attention_plan_rows[k] rows)
+ *   tile tables   table k: attention_max_tiles(N, attention_plan_rows[k])
+ *                 AttentionTile entries, tiles of attention_plan_rows[k] rows
  *   delta         (NH, N) fp32, the backward's D = rowsum(dO * O)
  *
  * attention_plan(workspace, cu_seqlens, num_segments, max_seqlen, N, s)
@@ -32,26 +32,41 @@ struct AttentionTile {
     int start, seg_start, seg_end, unused; /* unused: pads the entry to 16 bytes */
 };
 
-/* Tile heights that attention_plan builds a table for (each >= 64, so a table
-   fits attention_max_tiles(N) entries). */
-#define ATTN_PLAN_TABLES 2
-static const int attention_plan_rows[ATTN_PLAN_TABLES] = {64, 128};
+/* Tile heights that attention_plan builds a table for: 64 and 128 rows for
+   the kernels' query tiles, 16 and 32 (and 64) tokens for the sm90 forward's
+   packed GQA tiles (128 rows = 128 / G tokens x G query heads). */
+#define ATTN_PLAN_TABLES 4
+static const int attention_plan_rows[ATTN_PLAN_TABLES] = {16, 32, 64, 128};
 
 /* The workspace, split. */
 struct AttentionWorkspace {
     int *tile_count;                         /* [ATTN_PLAN_TABLES] */
-    AttentionTile *tiles[ATTN_PLAN_TABLES]; /* table k: attention_max_tiles(N) entries */
+    AttentionTile *tiles[ATTN_PLAN_TABLES]; /* table k: attention_max_tiles(N, attention_plan_rows[k]) entries */
     float *delta;                            /* (NH, N) */
 };
 
-/* Entries of one table: at most one per 64 tokens plus one per segment. */
-static inline size_t attention_max_tiles(int N) { return (size_t)N + CEIL_DIV((size_t)N, 64); }
+/* Entries of a table of tile_rows-row tiles: a segment of L tokens has
+   ceil(L / tile_rows) <= L / tile_rows + 1 tiles, so at most one per
+   tile_rows tokens plus one per segment (at most N segments). */
+static inline size_t attention_max_tiles(int N, int tile_rows)
+{
+    return (size_t)N + CEIL_DIV((size_t)N, (size_t)tile_rows);
+}
+
+/* Bytes of all the tile tables. */
+static inline size_t attention_tables_bytes(int N)
+{
+    size_t bytes = 0;
+    for (int k = 0; k < ATTN_PLAN_TABLES; k++)
+        bytes += attention_max_tiles(N, attention_plan_rows[k]) * sizeof(AttentionTile);
+    return bytes;
+}
 
 static size_t attention_workspace_bytes(int N, int NH, int NKV, int HD)
 {
     (void)NKV;
     (void)HD;
-    return 16 + ATTN_PLAN_TABLES * attention_max_tiles(N) * sizeof(AttentionTile) + (size_t)NH * N * sizeof(float);
+    return 16 + attention_tables_bytes(N) + (size_t)NH * N * sizeof(float);
 }
 
 static inline AttentionWorkspace attention_workspace_split(void *workspace, int N)
@@ -60,8 +75,10 @@ static inline AttentionWorkspace attention_workspace_split(void *workspace, int 
     char *p = (char *)workspace;
     ws.tile_count = (int *)p;
     p += 16;
-    for (int k = 0; k < ATTN_PLAN_TABLES; k++, p += attention_max_tiles(N) * sizeof(AttentionTile))
+    for (int k = 0; k < ATTN_PLAN_TABLES; k++) {
         ws.tiles[k] = (AttentionTile *)p;
+        p += attention_max_tiles(N, attention_plan_rows[k]) * sizeof(AttentionTile);
+    }
     ws.delta = (float *)p;
     return ws;
 }
@@ -158,7 +175,8 @@ static inline unsigned attention_grid_tiles(int num_segments, int max_seqlen, in
     const size_t by_tokens = (size_t)num_segments + CEIL_DIV((size_t)N, (size_t)tile_rows);
     const size_t by_longest = (size_t)num_segments * CEIL_DIV((size_t)max_seqlen, (size_t)tile_rows);
     const size_t bound = by_tokens < by_longest ? by_tokens : by_longest;
-    return (unsigned)(bound < attention_max_tiles(N) ? bound : attention_max_tiles(N));
+    const size_t table = attention_max_tiles(N, tile_rows);
+    return (unsigned)(bound < table ? bound : table);
 }
 
 /* -------------------------------------------------------- plan and lookup */

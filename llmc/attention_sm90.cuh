@@ -18,6 +18,19 @@
  * rows all lie past the segment end computes nothing and only keeps the
  * barrier protocol below.
  *
+ * Packed GQA: when G = NH / NKV is 2, 4 or 8 (attention_sm90_packs_gqa), an
+ * item is instead (tile of 128 / G tokens, kv head) and its 128 rows are the
+ * (token, query head of the group) pairs, row r = token offset * G + head in
+ * group: the G query heads of a kv head then share every K and V tile load
+ * and every wgmma B operand, and a short document fills whole rows of the
+ * tile instead of 1 .. 127 of 128 rows of each head's tile. One 4-D TMA
+ * load (tma_map_row_groups: {64 columns, head, token, chunk}) writes Q in
+ * exactly that row order, in the same chunked swizzled layout, so the
+ * mainloop is the same; what changes is the token of a row (for the mask,
+ * the segment end and the diagonal cut: a row's token is tile start + r / G)
+ * and where a row is stored. With G = 1 (PACKED false) every such
+ * expression folds back to the plain row.
+ *
  * Roles (3 warpgroups, 384 threads, registers rebalanced by setmaxnreg):
  *   producer  warpgroup 0, one thread: TMA loads of Q (once per item, into
  *             Q_STAGES buffers) and of K and V (one tile each per kv step,
@@ -53,7 +66,7 @@
  *   next segment's rows).
  *
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
- * (the layout of hopper.cuh): Q [HD/64][128][64], each K and V stage
+ * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64]), each K and V stage
  * [HD/64][128][64]. Q K^T reads Q and K K-major; P V reads V MN-major.
  */
 #ifndef PACKLM_ATTENTION_SM90_CUH
@@ -201,9 +214,18 @@ __device__ __forceinline__ void mma_turn_end(int wg)
     if (PINGPONG) named_barrier_arrive(1 + (wg ^ 1), 256);
 }
 
-template <typename F>
+/* Whether the forward packs the G = NH / NKV query heads of a kv head into
+   one tile: G = 2, 4 or 8, tiles of 64, 32 or 16 tokens (heights that
+   attention_plan builds tables for). */
+static inline bool attention_sm90_packs_gqa(int group) { return group == 2 || group == 4 || group == 8; }
+
+/* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
+   q_map (tma_map_row_groups); otherwise (tile of BM tokens, query head) and
+   q_map is unused. */
+template <typename F, bool PACKED>
 __global__ void __launch_bounds__(F::THREADS, 1)
-    attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map, floatX *out, float *lse,
+    attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                                  const __grid_constant__ CUtensorMap q_map, floatX *out, float *lse,
                                   const AttentionTile *tiles, const int *tile_count, int N, int NH, int NKV)
 {
 #if PACKLM_SM90_DEVICE
@@ -211,9 +233,13 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     constexpr int NT_S = BN / 8, NT_O = HD / 8;
     extern __shared__ unsigned char attention_sm90_smem[];
     const AttnSm90Smem<F> sm(attention_sm90_smem);
-    /* item: (tile, head) head-major, so that the blocks running at one time
-       read the K and V of few heads, which then stay in L2 */
-    const int num_tiles = *tile_count, items = num_tiles * NH;
+    const int group = NH / NKV;
+    /* log2 G: tile row r is token tile.start + (r >> group_log2) */
+    const int group_log2 = PACKED ? __ffs(group) - 1 : 0;
+    /* item: (tile, unit) unit-major, unit = query head (or kv head when
+       PACKED), so that the blocks running at one time read the K and V of
+       few heads, which then stay in L2 */
+    const int num_tiles = *tile_count, items = num_tiles * (PACKED ? NKV : NH);
     /* read through a shuffle, the warpgroup index is known to be the same on
        all lanes of a warp: ptxas then sees branches on it (which consumer
        warpgroup issues which wgmma shape) as non-divergent and does not
@@ -222,6 +248,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
 
     if (threadIdx.x == 0) {
         tma_prefetch_map(&qkv_map);
+        if (PACKED) tma_prefetch_map(&q_map);
         for (int s = 0; s < F::Q_STAGES; s++) {
             mbarrier_init(&sm.q_full[s], 1);
             mbarrier_init(&sm.q_empty[s], 256);
@@ -250,13 +277,16 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         };
         for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
             const AttentionTile tile = tiles[item % num_tiles];
-            const int h = item / num_tiles, kvh = h / (NH / NKV);
+            const int unit = item / num_tiles, kvh = PACKED ? unit : unit / group;
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
             const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
             const int qs = q_slot.stage();
             mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);
             mbarrier_expect_tx(&sm.q_full[qs], F::Q_BYTES);
-            tma_load_3d(sm.q(qs), &qkv_map, &sm.q_full[qs], 0, tile.start, h * HD / 64);
+            if (PACKED) /* query heads kvh * G .. + G - 1 of BM / G tokens, interleaved */
+                tma_load_4d(sm.q(qs), &q_map, &sm.q_full[qs], 0, kvh * group, tile.start, 0);
+            else
+                tma_load_3d(sm.q(qs), &qkv_map, &sm.q_full[qs], 0, tile.start, unit * HD / 64);
             for (int j = 0; j <= num_kv; j++) { /* V tile j - 1 after K tile j: the consumers use V a step later */
                 const int key0 = tile.seg_start + j * BN;
                 if (j < num_kv) load(k_slot, sm.k_full, sm.k_empty, sm.k(k_slot.stage()), key0, k_col);
@@ -275,7 +305,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     RingSlot<STAGES> k_slot, v_slot;
     for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
         const AttentionTile tile = tiles[item % num_tiles];
-        const int h = item / num_tiles;
+        const int unit = item / num_tiles;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         const floatX *q = sm.q(q_slot.stage());
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
@@ -289,10 +319,11 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             v_slot.count++;
         };
 
-        if (tile.start + wg * 64 >= tile.seg_end) {
+        if (tile.start + ((wg * 64) >> group_log2) >= tile.seg_end) {
             /* All 64 rows of this warpgroup lie past the segment end (the
                second warpgroup on the last tile of a segment whose length is
-               1 to 64 past a multiple of 128): none of them is stored, so
+               1 to 64 past a multiple of 128, or 1 to 64 / G past a multiple
+               of 128 / G when packed): none of them is stored, so
                compute nothing, but keep the protocol. The K, V and Q buffers
                are freed only when both warpgroups have arrived, so arrive on
                each as the working path does, each after its full barrier (an
@@ -312,21 +343,31 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             continue;
         }
 
-        const int row0 = tile.start + wg * 64 + warp * 16; /* this warp's 16 rows */
-        const int row[2] = {row0 + g, row0 + g + 8};
+        /* this warp's 16 rows, counted over the whole batch as token * G + head in group (G = 1: the token) */
+        const int row0 = (tile.start << group_log2) + wg * 64 + warp * 16;
+        const int row[2] = {(row0 + g) >> group_log2, (row0 + g + 8) >> group_log2}; /* their query tokens */
         float o[NT_O][4], s[NT_S][4], alpha[2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
         uint32_t p[NT_S / 2][4];
         zero_acc<NT_O>(o);
         /* The keys of kv tile j that this warpgroup multiplies. The last tile
-           is the diagonal one: its keys start at tile.start, so warpgroup 0
-           (rows tile.start .. + 63) sees only its first half; the other half
-           is all masked and is neither computed (S with N = BN / 2) nor
+           is the diagonal one, where a row sees the keys up to its own
+           token. Unpacked, that tile starts at tile.start, so warpgroup 0
+           (rows tile.start .. + 63) sees only its first half. Packed, it
+           starts a multiple of BM / G tokens before tile.start, its last
+           token lies diagonal_last keys into the tile, and a warpgroup (64 / G
+           tokens) sees only the first half when its last token does. That
+           half is then all that is computed (S with N = BN / 2) and
            multiplied (P V over BN / 2 keys). The softmax still walks all BN
            columns: the mask turns the unwritten right half (stale registers)
            into -inf and so P into exact zeros there. A softmax over the
            first half only leaves that half live through the step, and ptxas
-           then serializes the wgmmas ("insufficient register resources"). */
-        const int diagonal_keys = wg == 0 ? BN / 2 : BN;
+           then serializes the wgmmas ("insufficient register resources").
+           Packed, diagonal_keys goes through a shuffle so that ptxas sees
+           the choice of wgmma shape as uniform (it serializes them, C7511,
+           otherwise). */
+        const int diagonal_last = (tile.start - tile.seg_start) % BN + ((wg * 64 + 63) >> group_log2);
+        const int diagonal_keys = PACKED ? __shfl_sync(0xffffffff, diagonal_last < BN / 2 ? BN / 2 : BN, 0)
+                                         : (wg == 0 ? BN / 2 : BN);
         auto keys = [&](int j) { return j == num_kv - 1 ? diagonal_keys : BN; };
 
         /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
@@ -393,16 +434,18 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         for (int r = 0; r < 2; r++) {
             float row_lse;
             inv_sum[r] = online_softmax_finish(row_max[r], quad_sum(row_sum[r]), &row_lse);
-            if (t == 0 && row[r] < tile.seg_end) lse[(size_t)h * N + row[r]] = row_lse;
+            const int head = PACKED ? (unit << group_log2) + ((row0 + g + 8 * r) & (group - 1)) : unit;
+            if (t == 0 && row[r] < tile.seg_end) lse[(size_t)head * N + row[r]] = row_lse;
         }
         scale_acc_rows<NT_O>(o, inv_sum);
-        store_rows<HD>(out + h * HD, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end);
+        store_rows<HD>(out + (unit << group_log2) * HD, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end << group_log2,
+                       group_log2);
     }
     if (F::PINGPONG && wg == 0) named_barrier_sync(1, 256); /* the turn warpgroup 1 handed back last */
 #endif
 }
 
-template <typename F>
+template <typename F, bool PACKED>
 static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens,
                                           int num_segments, int max_seqlen, int N, int NH, int NKV, void *workspace,
                                           cudaStream_t s)
@@ -410,16 +453,33 @@ static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX 
     constexpr int HD = F::HD;
     static bool smem_set = false;
     static int per_sm = 0;
-    attention_allow_smem(attention_forward_sm90_kernel<F>, F::smem_bytes, &smem_set);
-    const AttentionTable table = attention_table(workspace, F::BM, cu_seqlens, num_segments, max_seqlen, N);
+    const auto kernel = attention_forward_sm90_kernel<F, PACKED>;
+    attention_allow_smem(kernel, F::smem_bytes, &smem_set);
+    const int group = PACKED ? NH / NKV : 1; /* query heads per tile row group */
+    const AttentionTable table =
+        attention_table(workspace, F::BM / group, cu_seqlens, num_segments, max_seqlen, N);
     const size_t width = attention_qkv_stride(NH, NKV, HD);
     const CUtensorMap map = tma_map_rows(qkv, N, width, width, F::BM, HD / 64);
-    const size_t items = (size_t)table.grid_tiles * NH; /* upper bound: blocks stop at the real count */
-    const unsigned grid = attention_persistent_grid(attention_forward_sm90_kernel<F>, F::THREADS, F::smem_bytes, items,
-                                                    &per_sm);
-    attention_forward_sm90_kernel<F>
-        <<<grid, F::THREADS, F::smem_bytes, s>>>(map, out, lse, table.tiles, table.count, N, NH, NKV);
+    const CUtensorMap q_map = PACKED ? tma_map_row_groups(qkv, N, NH, HD, width, group, F::BM / group, HD / 64) : map;
+    /* upper bound: blocks stop at the real count */
+    const size_t items = (size_t)table.grid_tiles * (PACKED ? NKV : NH);
+    const unsigned grid = attention_persistent_grid(kernel, F::THREADS, F::smem_bytes, items, &per_sm);
+    kernel<<<grid, F::THREADS, F::smem_bytes, s>>>(map, q_map, out, lse, table.tiles, table.count, N, NH, NKV);
     cudaCheckLaunch();
+}
+
+/* One head dim: the packed kernel when the GQA group packs, else the plain one. */
+template <typename F>
+static void attention_forward_sm90_pick(floatX *out, float *lse, const floatX *qkv, const int *cu_seqlens,
+                                        int num_segments, int max_seqlen, int N, int NH, int NKV, void *workspace,
+                                        cudaStream_t s)
+{
+    if (attention_sm90_packs_gqa(NH / NKV))
+        attention_forward_sm90_launch<F, true>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                               workspace, s);
+    else
+        attention_forward_sm90_launch<F, false>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
+                                                workspace, s);
 }
 
 /* attention_forward on the Hopper path, same parameters; called by
@@ -429,11 +489,11 @@ static void attention_forward_sm90(floatX *out, float *lse, const floatX *qkv, c
                                    cudaStream_t s)
 {
     if (HD == 64)
-        attention_forward_sm90_launch<AttnSm90Forward<64>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N,
-                                                           NH, NKV, workspace, s);
+        attention_forward_sm90_pick<AttnSm90Forward<64>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH,
+                                                         NKV, workspace, s);
     else
-        attention_forward_sm90_launch<AttnSm90Forward<128>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N,
-                                                            NH, NKV, workspace, s);
+        attention_forward_sm90_pick<AttnSm90Forward<128>>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N,
+                                                          NH, NKV, workspace, s);
 }
 
 #endif /* PACKLM_ATTENTION_SM90_CUH */

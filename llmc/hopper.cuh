@@ -8,7 +8,9 @@
  *   proxies:       fence_proxy_async (generic-proxy smem writes -> TMA/wgmma)
  *   TMA:           tma_map_rows (host: a 3-D tensor map over a row-major bf16
  *                  matrix, columns cut in 64-wide chunks, 128-byte swizzle),
- *                  tma_prefetch_map, tma_load_3d
+ *                  tma_map_row_groups (host: the same with each row's
+ *                  vectors as a dimension, to interleave rows and vectors),
+ *                  tma_prefetch_map, tma_load_3d, tma_load_4d
  *   wgmma:         wgmma_desc (smem matrix descriptor, 128-byte swizzle),
  *                  wgmma_desc_k_major / wgmma_desc_mn_major (k-step kk of a
  *                  chunked tile, see below), WgmmaTile (the same by one add
@@ -104,6 +106,28 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 
 /* ------------------------------------------------------------------- TMA */
 
+/* Host: a bf16 tensor map of `rank` (3 or 4) dimensions whose first is 64
+   contiguous elements (128 bytes, 128-byte swizzle); strides in bytes for
+   dimensions 1 .. rank - 1. `who` names the caller in errors. */
+static inline CUtensorMap tma_encode(const char *who, const void *base, int rank, const cuuint64_t *dims,
+                                     const cuuint64_t *strides, const cuuint32_t *box)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
+    if (!encode) { /* the driver entry point through the runtime: no -lcuda */
+        cudaDriverEntryPointQueryResult found;
+        cudaCheck(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
+                                                   cudaEnableDefault, &found));
+        if (found != cudaDriverEntryPointSuccess || !encode) die("%s: cuTensorMapEncodeTiled not found", who);
+    }
+    const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+    CUtensorMap map;
+    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, (void *)base, dims, strides, box,
+                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) die("%s: cuTensorMapEncodeTiled failed (%d)", who, (int)r);
+    return map;
+}
+
 /* Host: a tensor map over a row-major bf16 matrix `base` (rows x cols, row
    pitch `pitch` elements) seen as 3-D {64 columns, rows, cols / 64 chunks};
    one load brings box_rows rows x box_chunks * 64 columns as box_chunks
@@ -111,26 +135,33 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 static inline CUtensorMap tma_map_rows(const void *base, size_t rows, size_t cols, size_t pitch, int box_rows,
                                        int box_chunks)
 {
-    static PFN_cuTensorMapEncodeTiled_v12000 encode = NULL;
-    if (!encode) { /* the driver entry point through the runtime: no -lcuda */
-        cudaDriverEntryPointQueryResult found;
-        cudaCheck(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", (void **)&encode, 12000,
-                                                   cudaEnableDefault, &found));
-        if (found != cudaDriverEntryPointSuccess || !encode) die("tma_map_rows: cuTensorMapEncodeTiled not found");
-    }
     if ((uintptr_t)base % 16 != 0 || cols % 64 != 0 || pitch % 8 != 0)
         die("tma_map_rows: base %p, %zu columns, pitch %zu: need 16-byte alignment and 64-column chunks", base,
             cols, pitch);
     const cuuint64_t dims[3] = {64, rows, cols / 64};
     const cuuint64_t strides[2] = {pitch * 2, 128}; /* bytes, of dims 1 and 2 */
     const cuuint32_t box[3] = {64, (cuuint32_t)box_rows, (cuuint32_t)box_chunks};
-    const cuuint32_t elem_strides[3] = {1, 1, 1};
-    CUtensorMap map;
-    const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, (void *)base, dims, strides, box,
-                              elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) die("tma_map_rows: cuTensorMapEncodeTiled failed (%d)", (int)r);
-    return map;
+    return tma_encode("tma_map_rows", base, 3, dims, strides, box);
+}
+
+/* Host: a tensor map over a row-major bf16 matrix `base` (rows, row pitch
+   `pitch` elements) whose rows begin with `vectors` consecutive vectors of
+   `cols` elements (the query heads of a packed qkv row), seen as 4-D
+   {64 columns, vector, row, cols / 64 chunks}. One load brings box_vectors
+   vectors of box_rows rows, box_chunks * 64 columns each, as box_chunks
+   swizzled chunks of [box_rows][box_vectors][64]: the tile row of (row r,
+   vector v) is r * box_vectors + v, so one tile interleaves rows and
+   vectors. Rows past `rows` read as zeros. */
+static inline CUtensorMap tma_map_row_groups(const void *base, size_t rows, int vectors, size_t cols,
+                                             size_t pitch, int box_vectors, int box_rows, int box_chunks)
+{
+    if ((uintptr_t)base % 16 != 0 || cols % 64 != 0 || pitch % 8 != 0 || (size_t)vectors * cols > pitch)
+        die("tma_map_row_groups: base %p, %d vectors of %zu columns, pitch %zu: need 16-byte alignment, "
+            "64-column chunks and the vectors inside a row", base, vectors, cols, pitch);
+    const cuuint64_t dims[4] = {64, (cuuint64_t)vectors, rows, cols / 64};
+    const cuuint64_t strides[3] = {cols * 2, pitch * 2, 128}; /* bytes, of dims 1, 2 and 3 */
+    const cuuint32_t box[4] = {64, (cuuint32_t)box_vectors, (cuuint32_t)box_rows, (cuuint32_t)box_chunks};
+    return tma_encode("tma_map_row_groups", base, 4, dims, strides, box);
 }
 
 /* Pull a tensor map (a __grid_constant__ kernel parameter) into the cache. */
@@ -146,6 +177,16 @@ __device__ __forceinline__ void tma_load_3d(void *dst, const CUtensorMap *map, u
     asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
                  "%5}], [%2];\n" ::"r"(smem_addr(dst)),
                  "l"((uint64_t)map), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+}
+
+/* The same for a 4-D map, box at (x, y, z, w). */
+__device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, uint64_t *bar, int x, int y, int z,
+                                            int w)
+{
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
+                 "%5, %6}], [%2];\n" ::"r"(smem_addr(dst)),
+                 "l"((uint64_t)map), "r"(smem_addr(bar)), "r"(x), "r"(y), "r"(z), "r"(w)
                  : "memory");
 }
 

@@ -253,30 +253,41 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
     cases.push_back({"N=1000 gqa 4:1 hd64", mixed, 8, 2, 64});
     cases.push_back({"N=1000 gqa 8:1 hd128", mixed, 8, 1, 128});
     cases.push_back({"N=1000 gqa 8:1 hd64", mixed, 16, 2, 64});
+    cases.push_back({"N=1000 gqa 3:1 hd128", mixed, 6, 2, 128}); /* a group the sm90 forward does not pack */
+    /* The sm90 forward packs G = 2, 4, 8 query heads into tiles of 64, 32,
+       16 tokens: lengths at and next to those heights and to the 128-key tiles. */
+    const std::vector<int> off_by_one_packed = {15, 16, 17, 1, 31, 32, 33, 2, 63, 64, 65, 95, 97, 127, 128, 129, 8, 47};
+    cases.push_back({"packed off by one gqa 2:1 hd128", off_by_one_packed, 4, 2, 128});
+    cases.push_back({"packed off by one gqa 4:1 hd64", off_by_one_packed, 8, 2, 64});
+    cases.push_back({"packed off by one gqa 8:1 hd128", off_by_one_packed, 8, 1, 128});
+    cases.push_back({"tiny docs gqa 8:1 hd64", tiny, 8, 1, 64});
+    cases.push_back({"one segment of 1500 gqa 4:1 hd128", {1500}, 4, 1, 128});
     cases.push_back({"one segment of 8192 hd64", {8192}, 1, 1, 64});
     return cases;
 }
 
 /* Every case, forward only or forward and backward; then the determinism check. */
-/* Two small GQA cases whose lengths cross 64- and 128-row tiles, each run
+/* Three small GQA cases (2:1, 8:1, 4:1: each packing of the sm90 forward)
+   whose lengths cross 16-, 32-, 64- and 128-row tiles, each run
    with the persistent grid (the sm90 forward's) as the card sizes it and
    again capped at two blocks, so that every block walks several work items
    in a row (its producer running into the next item) even on inputs this small. */
 static void attn_check_small(int backward, Rng *rng)
 {
+    const AttnCase small[] = {{"small gqa 2:1 hd64", {70, 1, 3, 129, 20}, 4, 2, 64},
+                              {"small gqa 8:1 hd128", {5, 130, 33, 257}, 8, 1, 128},
+                              {"small gqa 4:1 hd64", {17, 1, 40, 31, 16, 33, 64}, 4, 1, 64}};
     const unsigned saved_limit = attention_grid_limit;
     for (unsigned limit : {0u, 2u}) {
         attention_grid_limit = limit;
         const char *suffix = limit ? ", 2 blocks" : "";
-        char name[64];
-        AttnProblem p = attn_problem_create({70, 1, 3, 129, 20}, 4, 2, 64, rng);
-        snprintf(name, sizeof(name), "small gqa 2:1 hd64%s", suffix);
-        attn_check_problem(name, p, backward);
-        attn_problem_free(p);
-        AttnProblem q = attn_problem_create({5, 130, 33, 257}, 2, 1, 128, rng);
-        snprintf(name, sizeof(name), "small gqa 2:1 hd128%s", suffix);
-        attn_check_problem(name, q, backward);
-        attn_problem_free(q);
+        for (const AttnCase &c : small) {
+            AttnProblem p = attn_problem_create(c.lengths, c.NH, c.NKV, c.HD, rng);
+            char name[64];
+            snprintf(name, sizeof(name), "%s%s", c.name, suffix);
+            attn_check_problem(name, p, backward);
+            attn_problem_free(p);
+        }
     }
     attention_grid_limit = saved_limit;
 }
