@@ -380,7 +380,8 @@ static const AttnBenchShape attn_bench_shapes[] = {
 /* Times our forward (and backward, forward+backward when `backward`) on each
    benchmark shape (or only shape `only_shape`) on each of `paths` (none:
    the path selected now) and prints a table. `group` query heads share each
-   kv head (NKV = NH / group; 1: the shapes as listed, multi-head). The packed lengths come from `length_seed` (default
+   kv head (NKV = NH / group; 1: the shapes as listed, multi-head); a shape
+   whose heads it does not divide is skipped. The packed lengths come from `length_seed` (default
    ATTN_BENCH_LENGTH_SEED), not from `rng`, so runs and builds compare on the
    same work. When `report` is not NULL, writes per shape
    "shape T NH HD N S", "lengths ...", and per path
@@ -403,9 +404,10 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
         const std::vector<int> lengths = shape.whole_rows
                                              ? std::vector<int>(ATTN_BENCH_TOKENS / shape.T, shape.T)
                                              : attn_benchmark_lengths(ATTN_BENCH_TOKENS, shape.T, &length_rng);
-        if (shape.NH % group != 0)
-            die("attention benchmark: --group %d does not divide the %d heads of shape %d (T=%d)", group, shape.NH,
-                si, shape.T);
+        if (shape.NH % group != 0) {
+            printf("T=%d NH=%d: skipped, --group %d does not divide its heads\n", shape.T, shape.NH, group);
+            continue;
+        }
         AttnProblem p = attn_problem_create(lengths, shape.NH, shape.NH / group, shape.HD, rng, false);
         const double flops = attn_forward_flops(p);
         char label[64], kv_heads[16] = "";
