@@ -49,7 +49,8 @@
  * Scheduling (attention_schedule.cuh). attention_plan, called once per
  * micro-batch when cu_seqlens is uploaded, runs a tiny kernel that scans
  * cu_seqlens on the device and writes tables with one entry per (segment,
- * tile) for the tile heights the kernels use (64 and 128 rows); the grid is
+ * tile) for the tile heights the kernels use (64 and 128 rows, and 16, 32
+ * and 64 tokens for the sm90 forward's packed GQA tiles); the grid is
  * (table entries, heads), so a batch of many short documents yields many
  * small blocks rather than a few blocks walking long masked rows. A table is
  * ordered heaviest tile first (most kv tiles to visit) so the long tiles do
