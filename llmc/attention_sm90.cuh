@@ -66,8 +66,8 @@
  *   next segment's rows).
  *
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
- * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64]), each K and V stage
- * [HD/64][128][64]. Q K^T reads Q and K K-major; P V reads V MN-major.
+ * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64],
+ * the same bytes), each K and V stage [HD/64][128][64]. Q K^T reads Q and K K-major; P V reads V MN-major.
  */
 #ifndef PACKLM_ATTENTION_SM90_CUH
 #define PACKLM_ATTENTION_SM90_CUH
@@ -343,7 +343,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             continue;
         }
 
-        /* this warp's 16 rows, counted over the whole batch as token * G + head in group (G = 1: the token) */
+        /* this warp's 16 rows, numbered over the whole batch as
+           token * G + head in group (G = 1: the token) */
         const int row0 = (tile.start << group_log2) + wg * 64 + warp * 16;
         const int row[2] = {(row0 + g) >> group_log2, (row0 + g + 8) >> group_log2}; /* their query tokens */
         float o[NT_O][4], s[NT_S][4], alpha[2], row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
@@ -455,7 +456,7 @@ static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX 
     static int per_sm = 0;
     const auto kernel = attention_forward_sm90_kernel<F, PACKED>;
     attention_allow_smem(kernel, F::smem_bytes, &smem_set);
-    const int group = PACKED ? NH / NKV : 1; /* query heads per tile row group */
+    const int group = PACKED ? NH / NKV : 1; /* query heads that share a tile's tokens */
     const AttentionTable table =
         attention_table(workspace, F::BM / group, cu_seqlens, num_segments, max_seqlen, N);
     const size_t width = attention_qkv_stride(NH, NKV, HD);
