@@ -221,8 +221,9 @@ __device__ __forceinline__ void mma_turn_end(int wg)
    unpacked kernel on an H200 (dev/notes/attention.md, fwd ms new/base on the
    packed benchmark shapes): HD 64 with G = 2, 4, 8 (G = 2, 4: 0.89-0.91)
    and HD 128 with G = 8 (0.93-0.96). HD 128 with G = 2 or 4 measured level
-   to 7% slower (the fixed item stride of the packed runs balances badly
-   there), so it keeps one query head per tile. */
+   to 7% slower (a model of the schedule blames the fixed item stride, which
+   balances the packed runs badly there), so it keeps one query head per
+   tile. */
 static inline bool attention_sm90_packs_gqa(int group, int HD)
 {
     return HD == 64 ? group == 2 || group == 4 || group == 8 : group == 8;
