@@ -62,13 +62,19 @@
  *   turns: warpgroup 1 bar.sync(1) ... issue ... bar.arrive(2)
  *          warpgroup 2 bar.sync(2) ... issue ... bar.arrive(1)
  *
- *   after the item: O / l and lse leave from registers with plain predicated
- *   stores (a tile may end past its segment; TMA stores would overwrite the
- *   next segment's rows).
+ *   after the item: O / l leaves with predicated stores, lse from registers
+ *   (a tile may end past its segment; TMA stores would overwrite the next
+ *   segment's rows). At HD 128 each warp first puts its 16 rows of O into
+ *   its own staging rows in shared memory (stmatrix) and reads them back as
+ *   16-byte chunks, so a warp's store instruction writes 2 whole rows of 256
+ *   bytes instead of 8 pieces of 16 bytes; at HD 64 O goes straight from the
+ *   accumulator registers (store_rows), which measured faster there.
  *
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
  * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64],
- * the same bytes), each K and V stage [HD/64][128][64]. Q K^T reads Q and K K-major; P V reads V MN-major.
+ * the same bytes), each K and V stage [HD/64][128][64], then the O staging
+ * rows (HD 128: 8 warps x [16][HD]). Q K^T reads Q and K K-major; P V reads
+ * V MN-major.
  */
 #ifndef PACKLM_ATTENTION_SM90_CUH
 #define PACKLM_ATTENTION_SM90_CUH
@@ -82,17 +88,21 @@
 
 /* A forward configuration: head dim, K/V ring depth, Q buffers (2: the next
    item's Q loads while this one finishes), and whether the two consumer
-   warpgroups take turns issuing their wgmmas (ping-pong). */
+   warpgroups take turns issuing their wgmmas (ping-pong). STAGED_STORE: the
+   epilogue sends O through shared memory (store_rows_staged); measured on an
+   H200 (dev/notes/attention.md) 5% faster at HD 128, 4% slower at HD 64. */
 template <int HD_, int STAGES_, int Q_STAGES_, bool PINGPONG_>
 struct AttnSm90Config {
     static constexpr int HD = HD_, STAGES = STAGES_, Q_STAGES = Q_STAGES_;
     static constexpr bool PINGPONG = PINGPONG_;
     static constexpr int BM = 128, BN = 128, THREADS = 384;
+    static constexpr bool STAGED_STORE = HD == 128;
     static constexpr int Q_BYTES = BM * HD * 2, KV_BYTES = BN * HD * 2;
+    static constexpr int O_STAGE_BYTES = STAGED_STORE ? BM * HD * 2 : 0; /* 16 rows x HD per consumer warp */
     /* q_full[], q_empty[], k_full[], k_empty[], v_full[], v_empty[] */
     static constexpr int BARRIERS = 2 * Q_STAGES + 4 * STAGES;
-    static constexpr size_t smem_bytes =
-        1024 /* alignment slack */ + Q_STAGES * Q_BYTES + 2 * STAGES * KV_BYTES + 8 * BARRIERS;
+    static constexpr size_t smem_bytes = 1024 /* alignment slack */ + Q_STAGES * Q_BYTES + 2 * STAGES * KV_BYTES +
+                                         O_STAGE_BYTES + 8 * BARRIERS;
     static_assert(smem_bytes <= 227 * 1024, "AttnSm90Config: shared memory over 227 KB");
 };
 
@@ -101,7 +111,8 @@ template <int HD>
 using AttnSm90Forward = AttnSm90Config<HD, 2, 1, true>;
 
 /* The shared memory of one block, carved from the dynamic allocation: Q, then
-   per stage K and V, then the barriers. */
+   per stage K and V, then the O staging rows (STAGED_STORE), then the
+   barriers. */
 template <typename F>
 struct AttnSm90Smem {
     unsigned char *base;
@@ -110,12 +121,19 @@ struct AttnSm90Smem {
     __device__ AttnSm90Smem(unsigned char *raw)
     {
         base = raw + ((1024 - smem_addr(raw) % 1024) % 1024); /* swizzled tiles: 1024-byte aligned */
-        q_full = reinterpret_cast<uint64_t *>(base + F::Q_STAGES * F::Q_BYTES + 2 * F::STAGES * F::KV_BYTES);
+        q_full = reinterpret_cast<uint64_t *>(base + F::Q_STAGES * F::Q_BYTES + 2 * F::STAGES * F::KV_BYTES +
+                                              F::O_STAGE_BYTES);
         q_empty = q_full + F::Q_STAGES;
         k_full = q_empty + F::Q_STAGES;
         k_empty = k_full + F::STAGES;
         v_full = k_empty + F::STAGES;
         v_empty = v_full + F::STAGES;
+    }
+    /* the staging rows of consumer warp w (0..7) for the epilogue: 16 x HD */
+    __device__ floatX *o_stage(int w) const
+    {
+        return reinterpret_cast<floatX *>(base + F::Q_STAGES * F::Q_BYTES + 2 * F::STAGES * F::KV_BYTES) +
+               w * 16 * F::HD;
     }
     __device__ floatX *q(int s) const { return reinterpret_cast<floatX *>(base + s * F::Q_BYTES); }
     __device__ floatX *k(int s) const
@@ -198,6 +216,46 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
         sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
     else
         sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
+}
+
+/* store_rows through shared memory: a warp's 16 x HD accumulator (already
+   scaled) goes as bf16 into its own staging rows `stage` (16 x HD, 16-byte
+   chunks XOR-swizzled by row % 8 so that stmatrix and the read-back are free
+   of bank conflicts), then leaves as 16-byte stores, HD * 2 bytes of a row
+   per HD / 8 lanes; rows >= row_end are skipped. Rows are numbered as in
+   store_rows (token << group_log2 | head in group). */
+template <int HD>
+__device__ __forceinline__ void store_rows_staged(floatX *dst, size_t stride, const float acc[HD / 8][4],
+                                                  floatX *stage, int row0, int row_end, int group_log2)
+{
+    constexpr int CHUNKS = HD / 8; /* 16-byte chunks per row */
+    const int lane = threadIdx.x % 32;
+    /* stmatrix x4 of column block kb (16 columns): matrices (rows 0-7 | 8-15) x
+       (chunk 2 kb | 2 kb + 1), the order of an A fragment (acc_to_a_frags);
+       lane l gives the address of row l % 8 of matrix l / 8 */
+    const int r = lane % 8 + 8 * ((lane / 8) % 2);
+    __syncwarp(); /* the previous item's read-back of these rows is done */
+#pragma unroll
+    for (int kb = 0; kb < HD / 16; kb++) {
+        const uint32_t frag[4] = {pack_bf16x2(acc[2 * kb][0], acc[2 * kb][1]),
+                                  pack_bf16x2(acc[2 * kb][2], acc[2 * kb][3]),
+                                  pack_bf16x2(acc[2 * kb + 1][0], acc[2 * kb + 1][1]),
+                                  pack_bf16x2(acc[2 * kb + 1][2], acc[2 * kb + 1][3])};
+        stmatrix_x4(stage + r * HD + ((2 * kb + lane / 16) ^ (r % 8)) * 8, frag);
+    }
+    __syncwarp();
+    /* Leaving the loop at the first row past the end (rather than predicating
+       every store) matters: with predicated stores ptxas serializes the
+       mainloop's wgmmas (C7511). */
+#pragma unroll
+    for (int i = 0; i < 16 * CHUNKS / 32; i++) {
+        const int idx = i * 32 + lane, row = idx / CHUNKS, c = idx % CHUNKS;
+        const int out_row = row0 + row;
+        if (out_row >= row_end) break; /* so are the rows of the later i */
+        const int token = out_row >> group_log2, head = out_row & ((1 << group_log2) - 1);
+        const uint4 v = *reinterpret_cast<const uint4 *>(stage + row * HD + (c ^ (row % 8)) * 8);
+        *reinterpret_cast<uint4 *>(dst + (size_t)token * stride + head * HD + c * 8) = v;
+    }
 }
 
 /* Ping-pong between the two consumer warpgroups: named barrier 1 + wg means
@@ -449,8 +507,12 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             if (t == 0 && row[r] < tile.seg_end) lse[(size_t)head * N + row[r]] = row_lse;
         }
         scale_acc_rows<NT_O>(o, inv_sum);
-        store_rows<HD>(out + (unit << group_log2) * HD, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end << group_log2,
-                       group_log2);
+        floatX *out_unit = out + (unit << group_log2) * HD;
+        if (F::STAGED_STORE)
+            store_rows_staged<HD>(out_unit, (size_t)NH * HD, o, sm.o_stage(wg * 4 + warp), row0,
+                                  tile.seg_end << group_log2, group_log2);
+        else
+            store_rows<HD>(out_unit, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end << group_log2, group_log2);
     }
     if (F::PINGPONG && wg == 0) named_barrier_sync(1, 256); /* the turn warpgroup 1 handed back last */
 #endif

@@ -18,6 +18,7 @@
  *                  wgmma_fence, wgmma_commit, wgmma_wait<N>, wgmma_keep
  *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
  *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
+ *   shared stores: stmatrix_x4 (four 8 x 8 bf16 matrices from mma fragments)
  *   registers:     setmaxnreg_inc<R>, setmaxnreg_dec<R>
  *   named barriers: named_barrier_sync, named_barrier_arrive
  *   RingSlot<STAGES>: buffer index and barrier parity of a multi-stage ring
@@ -330,6 +331,18 @@ __device__ __forceinline__ void wgmma_rs(float d[N / 8][4], const uint32_t a[4],
 #undef WGMMA_D64
 #undef WGMMA_R32
 #undef WGMMA_R64
+
+/* --------------------------------------------------------- shared stores */
+
+/* Store four 8 x 8 bf16 matrices from their mma.sync fragments (r[i]: matrix
+   i, row lane / 4, columns 2 (lane % 4) + {0, 1}); lanes 8 i .. 8 i + 7 give
+   the 16-byte row addresses of matrix i. */
+__device__ __forceinline__ void stmatrix_x4(void *smem, const uint32_t r[4])
+{
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(smem)), "r"(r[0]),
+                 "r"(r[1]), "r"(r[2]), "r"(r[3])
+                 : "memory");
+}
 
 /* ------------------------------------------------- registers and barriers */
 
