@@ -273,8 +273,11 @@ __device__ __forceinline__ void sm90_bwd_start(const AttnSm90BwdSmem<HD> &sm, co
 /* i / d and i % d for the step index of a block, with d fixed per block:
    one multiply-high by inv = (2^32 - 1) / d, computed once, instead of a
    runtime division per step (which ncu found in the wgmma issue stream).
-   floor((i + 1) * inv / 2^32) equals floor(i / d) while (i + 1) * d < 2^32;
-   a block has at most 8 x 2048 steps. */
+   floor((i + 1) * inv / 2^32) equals floor(i / d) while (i + 1) * d < 2^32.
+   In a kv block i < G * d (G = NH / NKV, d <= its query tiles), so the launch
+   refuses a batch whose G x (query tiles of its longest segment)^2 reaches
+   2^32 (e.g. 1M-token segments with G >= 16), which would be wrong here
+   in silence. */
 struct StepDivider {
     int d;
     unsigned inv;
@@ -475,6 +478,10 @@ static void attention_backward_sm90_launch(floatX *dqkv, const floatX *dout, con
                                            int max_seqlen, int N, int NH, int NKV, void *workspace, cudaStream_t s)
 {
     using B = AttnSm90Bwd<HD>;
+    const uint64_t q_tiles = CEIL_DIV((uint64_t)max_seqlen, (uint64_t)ATTN_SM90_ROWS); /* StepDivider's bound */
+    if ((uint64_t)(NH / NKV) * q_tiles * q_tiles >= (1ull << 32))
+        die("attention backward (sm90): %d query heads per kv head with segments of up to %d tokens exceed the "
+            "step index's range; use --attention sm80 or shorter segments", NH / NKV, max_seqlen);
     const AttentionWorkspace ws = attention_workspace_split(workspace, N);
     attention_delta<HD>(ws.delta, dout, out, N, NH, s);
     const AttentionTable table = attention_table(workspace, ATTN_SM90_ROWS, cu_seqlens, num_segments, max_seqlen, N);
