@@ -64,12 +64,11 @@
  *
  *   after the item: O / l leaves with predicated stores, lse from registers
  *   (a tile may end past its segment; TMA stores would overwrite the next
- *   segment's rows). At HD 128, on unpacked items, each warp first puts its
- *   16 rows of O into its own staging rows in shared memory (stmatrix) and
- *   reads them back as 16-byte chunks, so a warp's store instruction writes 2
- *   whole rows of 256 bytes instead of 8 pieces of 16 bytes. At HD 64 (where
- *   staging measured slower) and on packed items, O goes straight from the
- *   accumulator registers (store_rows).
+ *   segment's rows). At HD 128 each warp first puts its 16 rows of O into
+ *   its own staging rows in shared memory (stmatrix) and reads them back as
+ *   16-byte chunks, so a warp's store instruction writes 2 whole rows of 256
+ *   bytes instead of 8 pieces of 16 bytes; at HD 64 O goes straight from the
+ *   accumulator registers (store_rows), which measured faster there.
  *
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
  * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64],
@@ -223,13 +222,11 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
    scaled) goes as bf16 into its own staging rows `stage` (16 x HD, 16-byte
    chunks XOR-swizzled by row % 8 so that stmatrix and the read-back are free
    of bank conflicts), then leaves as 16-byte stores, HD * 2 bytes of a row
-   per HD / 8 lanes; rows >= row_end are skipped. Used by the unpacked
-   kernel only: the packed one (rows token * G + head) keeps store_rows, as
-   the staged store was never run on a GPU together with packing (the
-   device was taken back before the merged tree could be checked). */
+   per HD / 8 lanes; rows >= row_end are skipped. Rows are numbered as in
+   store_rows (token << group_log2 | head in group). */
 template <int HD>
 __device__ __forceinline__ void store_rows_staged(floatX *dst, size_t stride, const float acc[HD / 8][4],
-                                                  floatX *stage, int row0, int row_end)
+                                                  floatX *stage, int row0, int row_end, int group_log2)
 {
     constexpr int CHUNKS = HD / 8; /* 16-byte chunks per row */
     const int lane = threadIdx.x % 32;
@@ -253,9 +250,11 @@ __device__ __forceinline__ void store_rows_staged(floatX *dst, size_t stride, co
 #pragma unroll
     for (int i = 0; i < 16 * CHUNKS / 32; i++) {
         const int idx = i * 32 + lane, row = idx / CHUNKS, c = idx % CHUNKS;
-        if (row0 + row >= row_end) break; /* so are the rows of the later i */
+        const int out_row = row0 + row;
+        if (out_row >= row_end) break; /* so are the rows of the later i */
+        const int token = out_row >> group_log2, head = out_row & ((1 << group_log2) - 1);
         const uint4 v = *reinterpret_cast<const uint4 *>(stage + row * HD + (c ^ (row % 8)) * 8);
-        *reinterpret_cast<uint4 *>(dst + (size_t)(row0 + row) * stride + c * 8) = v;
+        *reinterpret_cast<uint4 *>(dst + (size_t)token * stride + head * HD + c * 8) = v;
     }
 }
 
@@ -508,11 +507,12 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             if (t == 0 && row[r] < tile.seg_end) lse[(size_t)head * N + row[r]] = row_lse;
         }
         scale_acc_rows<NT_O>(o, inv_sum);
-        if (F::STAGED_STORE && !PACKED)
-            store_rows_staged<HD>(out + unit * HD, (size_t)NH * HD, o, sm.o_stage(wg * 4 + warp), row0, tile.seg_end);
+        floatX *out_unit = out + (unit << group_log2) * HD;
+        if (F::STAGED_STORE)
+            store_rows_staged<HD>(out_unit, (size_t)NH * HD, o, sm.o_stage(wg * 4 + warp), row0,
+                                  tile.seg_end << group_log2, group_log2);
         else
-            store_rows<HD>(out + (unit << group_log2) * HD, (size_t)NH * HD, o, 1.0f, row0,
-                           tile.seg_end << group_log2, group_log2);
+            store_rows<HD>(out_unit, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end << group_log2, group_log2);
     }
     if (F::PINGPONG && wg == 0) named_barrier_sync(1, 256); /* the turn warpgroup 1 handed back last */
 #endif
