@@ -4,7 +4,10 @@
  * forward and backward grids walk, built once per micro-batch.
  *
  * Workspace of attention_workspace_bytes(N, NH, NKV, HD) bytes:
- *   tile counts   int[ATTN_PLAN_TABLES] (padded to 16 bytes)
+ *   tile counts   int[ATTN_PLAN_TABLES] (16 bytes)
+ *   item claims   int[2]: the sm90 forward's dynamic item order (the next
+ *                 item to claim, blocks finished; zero between calls),
+ *                 padded to 16 bytes
  *   tile tables   table k: attention_max_tiles(N, attention_plan_rows[k])
  *                 AttentionTile entries, tiles of attention_plan_rows[k] rows
  *   delta         (NH, N) fp32, the backward's D = rowsum(dO * O)
@@ -41,6 +44,7 @@ static const int attention_plan_rows[ATTN_PLAN_TABLES] = {16, 32, 64, 128};
 /* The workspace, split. */
 struct AttentionWorkspace {
     int *tile_count;                         /* [ATTN_PLAN_TABLES] */
+    int *item_claims;                        /* [2]: next item to claim, blocks finished (sm90 forward) */
     AttentionTile *tiles[ATTN_PLAN_TABLES]; /* table k: attention_max_tiles(N, attention_plan_rows[k]) entries */
     float *delta;                            /* (NH, N) */
 };
@@ -62,11 +66,14 @@ static inline size_t attention_tables_bytes(int N)
     return bytes;
 }
 
+/* tile counts (16 bytes), then the item claims padded to 16 bytes */
+#define ATTN_WS_HEADER_BYTES 32
+
 static size_t attention_workspace_bytes(int N, int NH, int NKV, int HD)
 {
     (void)NKV;
     (void)HD;
-    return 16 + attention_tables_bytes(N) + (size_t)NH * N * sizeof(float);
+    return ATTN_WS_HEADER_BYTES + attention_tables_bytes(N) + (size_t)NH * N * sizeof(float);
 }
 
 static inline AttentionWorkspace attention_workspace_split(void *workspace, int N)
@@ -74,7 +81,8 @@ static inline AttentionWorkspace attention_workspace_split(void *workspace, int 
     AttentionWorkspace ws;
     char *p = (char *)workspace;
     ws.tile_count = (int *)p;
-    p += 16;
+    ws.item_claims = (int *)(p + 16);
+    p += ATTN_WS_HEADER_BYTES;
     for (int k = 0; k < ATTN_PLAN_TABLES; k++) {
         ws.tiles[k] = (AttentionTile *)p;
         p += attention_max_tiles(N, attention_plan_rows[k]) * sizeof(AttentionTile);
@@ -198,6 +206,8 @@ static void attention_plan(void *workspace, const int *cu_seqlens, int num_segme
     if (N <= 0 || num_segments <= 0) return;
     if (max_seqlen < 1 || max_seqlen > N) die("attention_plan: max_seqlen %d outside [1, N = %d]", max_seqlen, N);
     const AttentionWorkspace ws = attention_workspace_split(workspace, N);
+    /* the counters start at zero; each forward that uses them leaves them at zero */
+    cudaCheck(cudaMemsetAsync(ws.item_claims, 0, 2 * sizeof(int), s));
     for (int k = 0; k < ATTN_PLAN_TABLES; k++) {
         const int rows = attention_plan_rows[k], buckets = attention_schedule_buckets(max_seqlen, rows);
         attention_schedule_kernel<<<1, 1024, buckets * sizeof(int), s>>>(
@@ -218,6 +228,7 @@ static void attention_plan(void *workspace, const int *cu_seqlens, int num_segme
 struct AttentionTable {
     const AttentionTile *tiles;
     const int *count;
+    int *item_claims; /* the workspace's item counters (AttentionWorkspace) */
     unsigned grid_tiles;
 };
 
@@ -237,7 +248,8 @@ static AttentionTable attention_table(void *workspace, int tile_rows, const int 
     for (int k = 0; k < ATTN_PLAN_TABLES; k++) {
         if (attention_plan_rows[k] != tile_rows) continue;
         const AttentionWorkspace ws = attention_workspace_split(workspace, N);
-        return {ws.tiles[k], ws.tile_count + k, attention_grid_tiles(num_segments, max_seqlen, N, tile_rows)};
+        return {ws.tiles[k], ws.tile_count + k, ws.item_claims,
+                attention_grid_tiles(num_segments, max_seqlen, N, tile_rows)};
     }
     die("attention: no planned table of %d-row tiles (see attention_plan_rows)", tile_rows);
     return {};

@@ -8,7 +8,15 @@
  * head-major (every tile of head 0 in the 128-row table's order, heaviest
  * first, then head 1, ...: the blocks running at one time read the K/V of few
  * heads, which stay in L2); a persistent grid of one block per SM
- * (attention_persistent_grid) walks items blockIdx.x, + gridDim.x, ... .
+ * (attention_persistent_grid) walks them in dynamic order: block b takes
+ * items b and b + gridDim.x, then each later item from a counter in the
+ * workspace (atomicAdd), so a block that drew long items takes fewer and the
+ * blocks finish together (a fixed stride lands the heavy head of every
+ * head's run on the same blocks). The producer claims an item one item
+ * ahead, so the atomic's round trip hides behind a whole item's loads, and
+ * passes it to the consumers in shared memory beside the Q buffer (written
+ * before the buffer's full barrier, read after it). The last block to finish
+ * sets the counters back to zero for the next call: no extra launch.
  * Key/value tiles (BN = 128 keys) start at the segment's first token, so the
  * last kv tile of an item is the diagonal one and the only one that needs the
  * causal mask; keys past the segment end only ever meet masked-out or
@@ -102,7 +110,7 @@ struct AttnSm90Config {
     /* q_full[], q_empty[], k_full[], k_empty[], v_full[], v_empty[] */
     static constexpr int BARRIERS = 2 * Q_STAGES + 4 * STAGES;
     static constexpr size_t smem_bytes = 1024 /* alignment slack */ + Q_STAGES * Q_BYTES + 2 * STAGES * KV_BYTES +
-                                         O_STAGE_BYTES + 8 * BARRIERS;
+                                         O_STAGE_BYTES + 8 * BARRIERS + 4 * Q_STAGES /* next_item */;
     static_assert(smem_bytes <= 227 * 1024, "AttnSm90Config: shared memory over 227 KB");
 };
 
@@ -112,11 +120,14 @@ using AttnSm90Forward = AttnSm90Config<HD, 2, 1, true>;
 
 /* The shared memory of one block, carved from the dynamic allocation: Q, then
    per stage K and V, then the O staging rows (STAGED_STORE), then the
-   barriers. */
+   barriers, then per Q buffer the item that follows the one whose Q it
+   holds (dynamic order: written by the producer before the buffer's full
+   barrier completes, read by the consumers after it). */
 template <typename F>
 struct AttnSm90Smem {
     unsigned char *base;
     uint64_t *q_full, *q_empty, *k_full, *k_empty, *v_full, *v_empty;
+    int *next_item;
 
     __device__ AttnSm90Smem(unsigned char *raw)
     {
@@ -128,6 +139,7 @@ struct AttnSm90Smem {
         k_empty = k_full + F::STAGES;
         v_full = k_empty + F::STAGES;
         v_empty = v_full + F::STAGES;
+        next_item = reinterpret_cast<int *>(v_empty + F::STAGES);
     }
     /* the staging rows of consumer warp w (0..7) for the epilogue: 16 x HD */
     __device__ floatX *o_stage(int w) const
@@ -289,12 +301,15 @@ static inline bool attention_sm90_packs_gqa(int group, int HD)
 
 /* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
    q_map (tma_map_row_groups); otherwise (tile of BM tokens, query head) and
-   q_map is unused. */
+   q_map is unused. item_claims: the workspace's two counters (next item to
+   claim past the first 2 gridDim.x, blocks finished), zero on entry and
+   left at zero. */
 template <typename F, bool PACKED>
 __global__ void __launch_bounds__(F::THREADS, 1)
     attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
                                   const __grid_constant__ CUtensorMap q_map, floatX *out, float *lse,
-                                  const AttentionTile *tiles, const int *tile_count, int N, int NH, int NKV)
+                                  const AttentionTile *tiles, const int *tile_count, int *item_claims, int N, int NH,
+                                  int NKV)
 {
 #if PACKLM_SM90_DEVICE
     constexpr int HD = F::HD, BM = F::BM, BN = F::BN, STAGES = F::STAGES;
@@ -343,13 +358,19 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             tma_load_3d(dst, &qkv_map, &full[slot.stage()], 0, key0, col / 64);
             slot.count++;
         };
-        for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
+        /* item: this one; next: the one after it (known when item's Q is
+           loaded, for the consumers); after: the one after next, claimed
+           now and needed only an item later. Claims run past `items` only
+           in the last claim of each block. */
+        for (int item = blockIdx.x, next = blockIdx.x + gridDim.x; item < items; q_slot.count++) {
+            const int after = next < items ? 2 * (int)gridDim.x + atomicAdd(&item_claims[0], 1) : items;
             const AttentionTile tile = tiles[item % num_tiles];
             const int unit = item / num_tiles, kvh = PACKED ? unit : unit / group;
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
             const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
             const int qs = q_slot.stage();
             mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);
+            sm.next_item[qs] = next; /* released by the arrival below */
             mbarrier_expect_tx(&sm.q_full[qs], F::Q_BYTES);
             if (PACKED) /* query heads kvh * G .. + G - 1 of BM / G tokens, interleaved */
                 tma_load_4d(sm.q(qs), &q_map, &sm.q_full[qs], 0, kvh * group, tile.start, 0);
@@ -360,6 +381,16 @@ __global__ void __launch_bounds__(F::THREADS, 1)
                 if (j < num_kv) load(k_slot, sm.k_full, sm.k_empty, sm.k(k_slot.stage()), key0, k_col);
                 if (j > 0) load(v_slot, sm.v_full, sm.v_empty, sm.v(v_slot.stage()), key0 - BN, v_col);
             }
+            item = next;
+            next = after;
+        }
+        /* This block claims nothing more. The last block to get here (every
+           other block's claims are ordered before its count by the fence)
+           zeroes the counters for the next call. */
+        __threadfence();
+        if (atomicAdd(&item_claims[1], 1) == (int)gridDim.x - 1) {
+            item_claims[0] = 0;
+            item_claims[1] = 0;
         }
         return;
     }
@@ -371,12 +402,15 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     if (F::PINGPONG && wg == 1) named_barrier_arrive(1, 256); /* warpgroup 0 issues first */
     RingSlot<F::Q_STAGES> q_slot;
     RingSlot<STAGES> k_slot, v_slot;
-    for (int item = blockIdx.x; item < items; item += gridDim.x, q_slot.count++) {
+    for (int item = blockIdx.x, next; item < items; item = next, q_slot.count++) {
         const AttentionTile tile = tiles[item % num_tiles];
         const int unit = item / num_tiles;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         const floatX *q = sm.q(q_slot.stage());
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
+        /* read before this item's q_empty arrival, after which the producer
+           may write the buffer's next entry */
+        next = sm.next_item[q_slot.stage()];
         auto k_done = [&](int j) { /* K_j read for the last time: free it, and Q after the item's last Q K^T */
             mbarrier_arrive(&sm.k_empty[k_slot.stage()]);
             k_slot.count++;
@@ -537,7 +571,8 @@ static void attention_forward_sm90_launch(floatX *out, float *lse, const floatX 
     /* upper bound: blocks stop at the real count */
     const size_t items = (size_t)table.grid_tiles * (PACKED ? NKV : NH);
     const unsigned grid = attention_persistent_grid(kernel, F::THREADS, F::smem_bytes, items, &per_sm);
-    kernel<<<grid, F::THREADS, F::smem_bytes, s>>>(map, q_map, out, lse, table.tiles, table.count, N, NH, NKV);
+    kernel<<<grid, F::THREADS, F::smem_bytes, s>>>(map, q_map, out, lse, table.tiles, table.count, table.item_claims,
+                                                   N, NH, NKV);
     cudaCheckLaunch();
 }
 
