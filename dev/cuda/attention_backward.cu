@@ -13,7 +13,7 @@
  * usage: attention_backward [--path sm80|sm90]... [--seed N] [--no-bench] [--small] [--bench-only I] [--group G]
  *                           [--length-seed N] [--report FILE]
  *   --path P       run on path P only (repeatable)
- *   --small        three small GQA cases only (also on 2-block grids; for compute-sanitizer)
+ *   --small        four small cases only, three GQA (also on 2-block grids; for compute-sanitizer)
  *   --bench-only I no checks, benchmark shape I (0..3; -1 all) only (for ncu)
  *   --group G      benchmark the shapes with G query heads per kv head (NKV = NH / G)
  *   --length-seed N  seed of the benchmark's packed document lengths
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
                    "and their determinism, then benchmarks fwd, bwd, fwd+bwd on the packed shapes,\n"
                    "on every kernel path the card runs (sm80; sm90 on an sm_90a build on a 9.0 card).\n"
                    "  --path P       only path P (sm80 or sm90; repeatable)\n"
-                   "  --small        three small cases (also on 2-block grids), no benchmark (for compute-sanitizer)\n"
+                   "  --small        four small cases (also on 2-block grids), no benchmark (for compute-sanitizer)\n"
                    "  --bench-only I no checks; benchmark shape I (0..3; -1: all) only (for ncu)\n"
                    "  --group G      benchmark with G query heads per kv head (NKV = NH / G; default 1;\n"
                    "                 not with --report)\n"

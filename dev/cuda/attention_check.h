@@ -269,7 +269,8 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
 }
 
 /* Every case, forward only or forward and backward; then the determinism check. */
-/* Three small GQA cases (2:1 and 4:1 at HD 64, 8:1 at HD 128: packed by the sm90 forward)
+/* Four small cases: three GQA (2:1 and 4:1 at HD 64, 8:1 at HD 128: packed by the sm90 forward)
+   and one multi-head HD 128 case (unpacked: the staged epilogue on 128-token tiles),
    whose lengths cross 16-, 32-, 64- and 128-row tiles, each run
    with the persistent grid (the sm90 forward's) as the card sizes it and
    again capped at two blocks, so that every block walks several work items
@@ -278,7 +279,8 @@ static void attn_check_small(int backward, Rng *rng)
 {
     const AttnCase small[] = {{"small gqa 2:1 hd64", {70, 1, 3, 129, 20}, 4, 2, 64},
                               {"small gqa 8:1 hd128", {5, 130, 33, 257}, 8, 1, 128},
-                              {"small gqa 4:1 hd64", {17, 1, 40, 31, 16, 33, 64}, 4, 1, 64}};
+                              {"small gqa 4:1 hd64", {17, 1, 40, 31, 16, 33, 64}, 4, 1, 64},
+                              {"small mha hd128", {5, 130, 33, 257}, 2, 2, 128}};
     const unsigned saved_limit = attention_grid_limit;
     for (unsigned limit : {0u, 2u}) {
         attention_grid_limit = limit;
