@@ -187,13 +187,29 @@ __device__ __forceinline__ void with_keys(int keys, Issue issue)
         issue(std::integral_constant<int, BN / 2>());
 }
 
+/* How far (log2 units) a row's scaled scores may rise above the max it
+   subtracts before the thread moves its rows' maxima on: p <= 2^8 fits bf16
+   and the fp32 sums with room to spare. */
+#define ATTN_RESCALE_SLACK_LOG2 8.0f
+
 /* The softmax of one kv tile for a warp's 16 rows (row[0], row[1]: this
    thread's rows g and g + 8), in place: raw scores s (16 x 8*NT_S, first key
-   first_key) become p = exp2(s * scale_log2 - max) in fp32; the row max and
-   sum move on and alpha gets the factor that rescales the output rows. With
-   MASK, keys after a row's query are hidden. */
+   first_key) become p = exp2(s * scale_log2 - max) in fp32; the row sum
+   moves on. The max subtracted is kept from the previous tiles unless one of
+   the thread's two rows now exceeds its max by more than
+   ATTN_RESCALE_SLACK_LOG2: only then (returns true) do both row maxima move
+   on and alpha get the factors that rescale the thread's output rows, which
+   the caller must then apply; otherwise alpha is 1 (0 for a row that has
+   seen no key, whose output is still 0) and the caller may skip the
+   rescale: 64 multiplies per thread at HD 128 on the consumer's serial path,
+   issued by a warp only when one of its threads needs them (the
+   conditional rescale of FlashAttention-4). The 4 threads of a row's quad
+   decide alike (same row max, same quad-reduced block max), so they keep
+   subtracting the same max and the quad's partial sums add up. With MASK,
+   keys after a row's query are hidden. A warp vote for one decision per
+   warp made ptxas serialize the wgmmas (C7511). */
 template <int NT_S, bool MASK>
-__device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
+__device__ __forceinline__ bool sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
                                              float scale_log2, int first_key, const int row[2])
 {
     const int t = threadIdx.x % 4;
@@ -209,7 +225,13 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
     float base[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) /* scale_log2 > 0: the max of scaled scores is the scaled max */
-        alpha[r] = online_softmax_update(&row_max[r], &row_sum[r], quad_max(block_max[r]) * scale_log2, &base[r]);
+        block_max[r] = quad_max(block_max[r]) * scale_log2;
+    /* a row that has seen no key (max -inf) moves on at its first key */
+    const bool rescale = block_max[0] > row_max[0] + ATTN_RESCALE_SLACK_LOG2 ||
+                         block_max[1] > row_max[1] + ATTN_RESCALE_SLACK_LOG2;
+#pragma unroll
+    for (int r = 0; r < 2; r++) /* a block max of -inf keeps the row's max: alpha = 1 */
+        alpha[r] = online_softmax_update(&row_max[r], &row_sum[r], rescale ? block_max[r] : -INFINITY, &base[r]);
 #pragma unroll
     for (int n = 0; n < NT_S; n++) {
 #pragma unroll
@@ -218,16 +240,15 @@ __device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2],
             row_sum[e / 2] += s[n][e];
         }
     }
+    return rescale;
 }
 
 template <int NT_S>
-__device__ __forceinline__ void sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
+__device__ __forceinline__ bool sm90_softmax(float s[NT_S][4], float row_max[2], float row_sum[2], float alpha[2],
                                              float scale_log2, int first_key, const int row[2], bool mask)
 {
-    if (mask)
-        sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
-    else
-        sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
+    return mask ? sm90_softmax<NT_S, true>(s, row_max, row_sum, alpha, scale_log2, first_key, row)
+                : sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
 }
 
 /* store_rows through shared memory: a warp's 16 x HD accumulator (already
@@ -481,7 +502,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            with_keys before the step begins: a branch between wgmma shapes
            inside a step makes ptxas serialize the wgmmas. */
         auto softmax = [&](int j) {
-            sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row, j == num_kv - 1);
+            return sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row,
+                                      j == num_kv - 1);
         };
         auto first_step = [&](auto n) {
             mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
@@ -509,11 +531,11 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             wgmma_wait<1>(); /* S_j done; P_{j-1} V_{j-1} may still run */
             wgmma_keep<NT_S>(s);
             k_done(j);
-            softmax(j);
+            const bool rescale = softmax(j);
             wgmma_wait<0>();
             wgmma_keep<NT_O>(o);
             v_done();
-            scale_acc_rows<NT_O>(o, alpha);
+            if (rescale) scale_acc_rows<NT_O>(o, alpha);
             acc_to_a_frags<NT_S>(p, s);
         };
         auto last_step = [&](auto n) {
