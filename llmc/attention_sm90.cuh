@@ -50,10 +50,11 @@
  *             and O += P_{j-1} V_{j-1} (wgmma, P as bf16 A fragments in
  *             registers) back to back, waits for S_j only, masks (diagonal
  *             tile) and runs the online softmax of S_j while the P V product
- *             is still on the tensor cores, then waits for it and rescales O.
- *             The two warpgroups also take turns issuing (ping-pong, named
- *             barriers 1 and 2), so one's softmax overlaps the other's
- *             products.
+ *             is still on the tensor cores, then waits for it and rescales O
+ *             (only where a row's scores rose more than 2^8 above the max it
+ *             subtracts: sm90_softmax). The two warpgroups also take turns
+ *             issuing (ping-pong, named barriers 1 and 2), so one's softmax
+ *             overlaps the other's products.
  *
  * Who waits on whom (mbarriers; "full" barriers complete when the TMA bytes
  * have landed, "empty" ones when all 256 consumer threads have arrived):
@@ -496,11 +497,11 @@ __global__ void __launch_bounds__(F::THREADS, 1)
 
         /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
            the softmax of S_j runs while the P V product is still on the
-           tensor cores, and O is rescaled once that product is done. The
-           first step has no P V yet, a last one only P V. Each step exists
-           for both widths of S or P (n: BN or BN / 2 keys), chosen by
-           with_keys before the step begins: a branch between wgmma shapes
-           inside a step makes ptxas serialize the wgmmas. */
+           tensor cores, and O is rescaled (where needed) once that product
+           is done. The first step has no P V yet, a last one only P V. Each
+           step exists for both widths of S or P (n: BN or BN / 2 keys),
+           chosen by with_keys before the step begins: a branch between wgmma
+           shapes inside a step makes ptxas serialize the wgmmas. */
         auto softmax = [&](int j) {
             return sm90_softmax<NT_S>(s, row_max, row_sum, alpha, scale_log2, tile.seg_start + j * BN, row,
                                       j == num_kv - 1);
