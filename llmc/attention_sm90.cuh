@@ -26,11 +26,10 @@
  * rows all lie past the segment end computes nothing and only keeps the
  * barrier protocol below.
  *
- * Packed GQA: when G = NH / NKV is 2, 4 or 8 at HD 64, or 8 at HD 128
- * (attention_sm90_packs_gqa: where it measured faster), an item is instead
- * (tile of 128 / G tokens, kv head) and its 128 rows are the (token, query
- * head of the group) pairs, row r = token offset * G + head in group: the G
- * query heads of a kv head then share every K and V tile load
+ * Packed GQA: when G = NH / NKV is 2, 4 or 8 (attention_sm90_packs_gqa), an
+ * item is instead (tile of 128 / G tokens, kv head) and its 128 rows are the
+ * (token, query head of the group) pairs, row r = token offset * G + head in
+ * group: the G query heads of a kv head then share every K and V tile load
  * and every wgmma B operand, and a short document fills whole rows of the
  * tile instead of 1 .. 127 of 128 rows of each head's tile. One 4-D TMA
  * load (tma_map_row_groups: {64 columns, head, token, chunk}) writes Q in
@@ -309,17 +308,14 @@ __device__ __forceinline__ void mma_turn_end(int wg)
 
 /* Whether the forward packs the G = NH / NKV query heads of a kv head into
    one tile (tiles of 64, 32 or 16 tokens for G = 2, 4, 8: heights that
-   attention_plan builds tables for): where it measured faster than the
-   unpacked kernel on an H200 (dev/notes/attention.md, fwd ms new/base on the
-   packed benchmark shapes): HD 64 with G = 2, 4, 8 (G = 2, 4: 0.89-0.91)
-   and HD 128 with G = 8 (0.93-0.96). HD 128 with G = 2 or 4 measured level
-   to 7% slower (a model of the schedule blames the fixed item stride, which
-   balances the packed runs badly there), so it keeps one query head per
-   tile. */
-static inline bool attention_sm90_packs_gqa(int group, int HD)
-{
-    return HD == 64 ? group == 2 || group == 4 || group == 8 : group == 8;
-}
+   attention_plan builds tables for): G = 2, 4, 8 at both head dims. With
+   the items in a fixed stride, packing measured faster on an H200
+   (dev/notes/attention.md, fwd ms new/base on the packed benchmark shapes)
+   at HD 64 with G = 2, 4, 8 (G = 2, 4: 0.89-0.91) and HD 128 with G = 8
+   (0.93-0.96), but level to 7% slower at HD 128 with G = 2 or 4, which a
+   model of the schedule put on the stride's balance; in dynamic order the
+   model balances those within 1%. */
+static inline bool attention_sm90_packs_gqa(int group) { return group == 2 || group == 4 || group == 8; }
 
 /* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
    q_map (tma_map_row_groups); otherwise (tile of BM tokens, query head) and
@@ -605,7 +601,7 @@ static void attention_forward_sm90_pick(floatX *out, float *lse, const floatX *q
                                         int num_segments, int max_seqlen, int N, int NH, int NKV, void *workspace,
                                         cudaStream_t s)
 {
-    if (attention_sm90_packs_gqa(NH / NKV, F::HD))
+    if (attention_sm90_packs_gqa(NH / NKV))
         attention_forward_sm90_launch<F, true>(out, lse, qkv, cu_seqlens, num_segments, max_seqlen, N, NH, NKV,
                                                workspace, s);
     else

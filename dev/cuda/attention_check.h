@@ -256,14 +256,14 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
     cases.push_back({"N=1000 gqa 8:1 hd128", mixed, 8, 1, 128});
     cases.push_back({"N=1000 gqa 8:1 hd64", mixed, 16, 2, 64});
     cases.push_back({"N=1000 gqa 3:1 hd128", mixed, 6, 2, 128}); /* a group the sm90 forward does not pack */
-    /* The sm90 forward packs G = 2, 4, 8 query heads (HD 64) or 8 (HD 128)
-       into tiles of 64, 32, 16 tokens: lengths at and next to those heights
-       and to the 128-key tiles. */
+    /* The sm90 forward packs G = 2, 4, 8 query heads into tiles of 64, 32,
+       16 tokens: lengths at and next to those heights and to the 128-key
+       tiles. */
     const std::vector<int> off_by_one_packed = {15, 16, 17, 1, 31, 32, 33, 2, 63, 64, 65, 95, 97, 127, 128, 129, 8, 47};
     cases.push_back({"packed off by one gqa 2:1 hd64", off_by_one_packed, 4, 2, 64});
     cases.push_back({"packed off by one gqa 4:1 hd64", off_by_one_packed, 8, 2, 64});
     cases.push_back({"packed off by one gqa 8:1 hd128", off_by_one_packed, 8, 1, 128});
-    cases.push_back({"off by one gqa 4:1 hd128", off_by_one_packed, 8, 2, 128}); /* not packed */
+    cases.push_back({"off by one gqa 4:1 hd128", off_by_one_packed, 8, 2, 128});
     cases.push_back({"tiny docs gqa 8:1 hd64", tiny, 8, 1, 64});
     cases.push_back({"one segment of 1500 gqa 8:1 hd128", {1500}, 8, 1, 128});
     cases.push_back({"one segment of 8192 hd64", {8192}, 1, 1, 64});
