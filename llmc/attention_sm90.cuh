@@ -251,15 +251,18 @@ __device__ __forceinline__ bool sm90_softmax(float s[NT_S][4], float row_max[2],
                 : sm90_softmax<NT_S, false>(s, row_max, row_sum, alpha, scale_log2, first_key, row);
 }
 
-/* store_rows through shared memory: a warp's 16 x HD accumulator (already
-   scaled) goes as bf16 into its own staging rows `stage` (16 x HD, 16-byte
+/* store_rows through shared memory: a warp's 16 x HD accumulator times
+   `scale` goes as bf16 into its own staging rows `stage` (16 x HD, 16-byte
    chunks XOR-swizzled by row % 8 so that stmatrix and the read-back are free
    of bank conflicts), then leaves as 16-byte stores, HD * 2 bytes of a row
    per HD / 8 lanes; rows >= row_end are skipped. Rows are numbered as in
-   store_rows (token << group_log2 | head in group). */
+   store_rows (token << group_log2 | head in group). Used by the forward at
+   HD 128 (O, scale 1) and by the backward at HD 128 (dQ, dK, dV;
+   attention_sm90_bwd.cuh). */
 template <int HD>
 __device__ __forceinline__ void store_rows_staged(floatX *dst, size_t stride, const float acc[HD / 8][4],
-                                                  floatX *stage, int row0, int row_end, int group_log2)
+                                                  float scale, floatX *stage, int row0, int row_end,
+                                                  int group_log2 = 0)
 {
     constexpr int CHUNKS = HD / 8; /* 16-byte chunks per row */
     const int lane = threadIdx.x % 32;
@@ -270,10 +273,10 @@ __device__ __forceinline__ void store_rows_staged(floatX *dst, size_t stride, co
     __syncwarp(); /* the previous item's read-back of these rows is done */
 #pragma unroll
     for (int kb = 0; kb < HD / 16; kb++) {
-        const uint32_t frag[4] = {pack_bf16x2(acc[2 * kb][0], acc[2 * kb][1]),
-                                  pack_bf16x2(acc[2 * kb][2], acc[2 * kb][3]),
-                                  pack_bf16x2(acc[2 * kb + 1][0], acc[2 * kb + 1][1]),
-                                  pack_bf16x2(acc[2 * kb + 1][2], acc[2 * kb + 1][3])};
+        const uint32_t frag[4] = {pack_bf16x2(acc[2 * kb][0] * scale, acc[2 * kb][1] * scale),
+                                  pack_bf16x2(acc[2 * kb][2] * scale, acc[2 * kb][3] * scale),
+                                  pack_bf16x2(acc[2 * kb + 1][0] * scale, acc[2 * kb + 1][1] * scale),
+                                  pack_bf16x2(acc[2 * kb + 1][2] * scale, acc[2 * kb + 1][3] * scale)};
         stmatrix_x4(stage + r * HD + ((2 * kb + lane / 16) ^ (r % 8)) * 8, frag);
     }
     __syncwarp();
@@ -562,7 +565,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         scale_acc_rows<NT_O>(o, inv_sum);
         floatX *out_unit = out + (unit << group_log2) * HD;
         if (F::STAGED_STORE)
-            store_rows_staged<HD>(out_unit, (size_t)NH * HD, o, sm.o_stage(wg * 4 + warp), row0,
+            store_rows_staged<HD>(out_unit, (size_t)NH * HD, o, 1.0f, sm.o_stage(wg * 4 + warp), row0,
                                   tile.seg_end << group_log2, group_log2);
         else
             store_rows<HD>(out_unit, (size_t)NH * HD, o, 1.0f, row0, tile.seg_end << group_log2, group_log2);
