@@ -4,10 +4,10 @@
  * forward and backward grids walk, built once per micro-batch.
  *
  * Workspace of attention_workspace_bytes(N, NH, NKV, HD) bytes:
- *   tile counts   int[ATTN_PLAN_TABLES] (16 bytes)
+ *   tile counts   int[ATTN_PLAN_TABLES]
  *   item claims   int[2]: the sm90 forward's dynamic item order (the next
- *                 item to claim, blocks finished; zero between calls),
- *                 padded to 16 bytes
+ *                 item to claim, blocks finished; zero between calls);
+ *                 the two together padded to ATTN_WS_HEADER_BYTES (32)
  *   tile tables   table k: attention_max_tiles(N, attention_plan_rows[k])
  *                 AttentionTile entries, tiles of attention_plan_rows[k] rows
  *   delta         (NH, N) fp32, the backward's D = rowsum(dO * O)
@@ -66,8 +66,9 @@ static inline size_t attention_tables_bytes(int N)
     return bytes;
 }
 
-/* tile counts (16 bytes), then the item claims padded to 16 bytes */
+/* the header: the tile counts, then the two item claims, padded to 16 bytes */
 #define ATTN_WS_HEADER_BYTES 32
+static_assert((ATTN_PLAN_TABLES + 2) * sizeof(int) <= ATTN_WS_HEADER_BYTES, "attention workspace header too small");
 
 static size_t attention_workspace_bytes(int N, int NH, int NKV, int HD)
 {
@@ -81,7 +82,7 @@ static inline AttentionWorkspace attention_workspace_split(void *workspace, int 
     AttentionWorkspace ws;
     char *p = (char *)workspace;
     ws.tile_count = (int *)p;
-    ws.item_claims = (int *)(p + 16);
+    ws.item_claims = ws.tile_count + ATTN_PLAN_TABLES;
     p += ATTN_WS_HEADER_BYTES;
     for (int k = 0; k < ATTN_PLAN_TABLES; k++) {
         ws.tiles[k] = (AttentionTile *)p;
