@@ -19,6 +19,7 @@
  *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
  *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
  *   shared stores: stmatrix_x4 (four 8 x 8 bf16 matrices from mma fragments)
+ *   shared loads:  ldmatrix_a_frag (wgmma_rs's A operand from a swizzled tile)
  *   registers:     setmaxnreg_inc<R>, setmaxnreg_dec<R>
  *   named barriers: named_barrier_sync, named_barrier_arrive
  *   RingSlot<STAGES>: buffer index and barrier parity of a multi-stage ring
@@ -342,6 +343,27 @@ __device__ __forceinline__ void stmatrix_x4(void *smem, const uint32_t r[4])
     asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(smem)), "r"(r[0]),
                  "r"(r[1]), "r"(r[2]), "r"(r[3])
                  : "memory");
+}
+
+/* ---------------------------------------------------------- shared loads */
+
+/* The register A operand of wgmma_rs (the mma.sync A fragment of mma.cuh)
+   for k-step kk (columns 16 kk .. 16 kk + 15) of warp `warp`'s 16 rows
+   (16 warp .. 16 warp + 15) of a K-major [chunks][ROWS][64] swizzled tile
+   (the layout above), read with one ldmatrix x4: lane l names row l % 16 of
+   the warp's rows and the 8-column half l / 16, so matrices 0..3 are
+   (rows 0-7 | 8-15) x (columns 0-7 | 8-15) in the order a0..a3. Lets an
+   operand that stays in shared memory for many products (a resident tile)
+   be read once into registers instead of by every wgmma. */
+template <int ROWS>
+__device__ __forceinline__ void ldmatrix_a_frag(uint32_t a[4], const __nv_bfloat16 *tile, int warp, int kk, int lane)
+{
+    const int row = 16 * warp + lane % 16;
+    const int piece = 2 * (kk % 4) + lane / 16; /* 16-byte piece of the 128-byte row, before the swizzle */
+    const uint32_t addr = smem_addr(tile + ((kk / 4) * ROWS + row) * 64 + (piece ^ (row % 8)) * 8);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                 : "r"(addr));
 }
 
 /* ------------------------------------------------- registers and barriers */
