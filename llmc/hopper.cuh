@@ -210,20 +210,20 @@ __device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leadin
 }
 
 /* Element offsets of k-step kk (16 reduction columns) of a K-major
-   [chunks][ROWS][64] tile, from row `row` on, and of k-step kk (reduction
+   [chunks][ROWS][64] tile, and of k-step kk (reduction
    rows 16 kk .. 16 kk + 15) of an MN-major one. */
 template <int ROWS>
-__device__ __forceinline__ int wgmma_k_major_offset(int kk, int row = 0)
+__device__ __forceinline__ int wgmma_k_major_offset(int kk)
 {
-    return ((kk / 4) * ROWS + row) * 64 + (kk % 4) * 16;
+    return (kk / 4) * ROWS * 64 + (kk % 4) * 16;
 }
 __device__ __forceinline__ int wgmma_mn_major_offset(int kk) { return kk * 16 * 64; }
 
 /* The descriptor of k-step kk, computed on its own. */
 template <int ROWS>
-__device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk, int row = 0)
+__device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk)
 {
-    return wgmma_desc(tile + wgmma_k_major_offset<ROWS>(kk, row), 0);
+    return wgmma_desc(tile + wgmma_k_major_offset<ROWS>(kk), 0);
 }
 template <int ROWS>
 __device__ __forceinline__ uint64_t wgmma_desc_mn_major(const __nv_bfloat16 *tile, int kk)
