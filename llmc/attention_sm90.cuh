@@ -44,23 +44,31 @@
  *             Q_STAGES buffers) and of K and V (one tile each per kv step,
  *             V one step behind K) into rings of STAGES buffers; the
  *             warpgroup keeps 40 registers.
- *   consumers warpgroups 1, 2: 64 query rows each, 232 registers. Kv step j
- *             issues S_j = Q K_j^T (wgmma, both operands in shared memory)
- *             and O += P_{j-1} V_{j-1} (wgmma, P as bf16 A fragments in
- *             registers) back to back, waits for S_j only, masks (diagonal
+ *   consumers warpgroups 1, 2: 64 query rows each, 232 registers. At an
+ *             item's start each warp reads its 16 rows of Q into registers
+ *             (ldmatrix: the bf16 A fragments of every k-step, HD / 2
+ *             registers a thread) and frees the Q buffer. Kv step j issues
+ *             S_j = Q K_j^T (wgmma, Q from those registers, K from shared
+ *             memory) and O += P_{j-1} V_{j-1} (wgmma, P as bf16 A fragments
+ *             in registers) back to back, waits for S_j only, masks (diagonal
  *             tile) and runs the online softmax of S_j while the P V product
  *             is still on the tensor cores, then waits for it and rescales O
  *             (only where a row's scores rose more than 2^8 above the max it
  *             subtracts: sm90_softmax). The two warpgroups also take turns
  *             issuing (ping-pong, named barriers 1 and 2), so one's softmax
- *             overlaps the other's products.
+ *             overlaps the other's products. Why Q in registers: at HD 128
+ *             a kv step moves 64 KB of TMA writes (K, V) and, read by both
+ *             warpgroups' wgmmas, 2 x 32 KB of K, 2 x 32 KB of V and, were
+ *             Q read from shared memory, 2 x 16 KB of Q: 224 KB, at 128 B a
+ *             clock 85% of the step's 2048 tensor-core clocks; 192 KB (75%)
+ *             without Q.
  *
  * Who waits on whom (mbarriers; "full" barriers complete when the TMA bytes
  * have landed, "empty" ones when all 256 consumer threads have arrived):
  *
  *   producer (1 thread)              consumers (2 warpgroups)
- *   wait q_empty[q] -------------<-  arrive q_empty[q] after the item's last Q K^T
- *   TMA Q -> q_full[q] ---------->   wait q_full[q]
+ *   wait q_empty[q] -------------<-  arrive q_empty[q] once Q is in registers
+ *   TMA Q -> q_full[q] ---------->   wait q_full[q] (the item's start)
  *   per kv step j:
  *     wait k_empty[s] -----------<-  arrive k_empty[s] once S_j is in registers
  *     TMA K_j -> k_full[s] ------>   wait k_full[s], wait v_full[s'], then in
@@ -69,6 +77,10 @@
  *
  *   turns: warpgroup 1 bar.sync(1) ... issue ... bar.arrive(2)
  *          warpgroup 2 bar.sync(2) ... issue ... bar.arrive(1)
+ *
+ *   Q is freed right after its q_full wait, so the producer, once it has
+ *   issued the item's last K and V loads, loads the next item's Q into the
+ *   same buffer while the consumers still work on this item.
  *
  *   after the item: O / l leaves with predicated stores, lse from registers
  *   (a tile may end past its segment; TMA stores would overwrite the next
@@ -81,8 +93,8 @@
  * Tiles lie in shared memory as 64-column chunks of 128-byte swizzled rows
  * (the layout of hopper.cuh): Q [HD/64][128][64] (packed: [HD/64][128/G][G][64],
  * the same bytes), each K and V stage [HD/64][128][64], then the O staging
- * rows (HD 128: 8 warps x [16][HD]). Q K^T reads Q and K K-major; P V reads
- * V MN-major.
+ * rows (HD 128: 8 warps x [16][HD]). Q K^T reads K K-major (and Q, once
+ * an item, K-major through ldmatrix_a_frag); P V reads V MN-major.
  */
 #ifndef PACKLM_ATTENTION_SM90_CUH
 #define PACKLM_ATTENTION_SM90_CUH
@@ -94,8 +106,10 @@
 #include "hopper.cuh"
 #include "mma.cuh"
 
-/* A forward configuration: head dim, K/V ring depth, Q buffers (2: the next
-   item's Q loads while this one finishes), and whether the two consumer
+/* A forward configuration: head dim, K/V ring depth, Q buffers (the
+   consumers free a Q buffer at the item's start, once Q is in their
+   registers, so one buffer already lets the next item's Q load while this
+   item runs), and whether the two consumer
    warpgroups take turns issuing their wgmmas (ping-pong). STAGED_STORE: the
    epilogue sends O through shared memory (store_rows_staged); measured on an
    H200 (dev/notes/attention.md) 5% faster at HD 128, 4% slower at HD 64. */
@@ -155,14 +169,14 @@ struct AttnSm90Smem {
     __device__ floatX *v(int s) const { return k(s) + F::KV_BYTES / 2; }
 };
 
-/* S (64 x KEYS per warpgroup: the first KEYS keys of a BN-key tile) = Q rows
-   [64 wg, 64 wg + 64) times K^T, issued (not waited); s[KEYS / 8 ..] untouched. */
-template <int HD, int BM, int BN, int KEYS>
-__device__ __forceinline__ void issue_qk(float s[BN / 8][4], const floatX *q, const floatX *k, int wg)
+/* S (64 x KEYS per warpgroup: the first KEYS keys of a BN-key tile) = the
+   warpgroup's 64 Q rows (q: their A fragments in registers, one per k-step,
+   ldmatrix_a_frag) times K^T, issued (not waited); s[KEYS / 8 ..] untouched. */
+template <int HD, int BN, int KEYS>
+__device__ __forceinline__ void issue_qk(float s[BN / 8][4], const uint32_t q[HD / 16][4], const floatX *k)
 {
 #pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++)
-        wgmma_ss<KEYS, 0, 0>(s, wgmma_desc_k_major<BM>(q, kk, wg * 64), wgmma_desc_k_major<BN>(k, kk), kk > 0);
+    for (int kk = 0; kk < HD / 16; kk++) wgmma_rs<KEYS, 0>(s, q[kk], wgmma_desc_k_major<BN>(k, kk), kk > 0);
 }
 
 /* O (64 x HD) += P (64 x KEYS, bf16 A fragments in registers) times the first
@@ -418,7 +432,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
 
     /* ---------------------------------------------------------- consumers */
     setmaxnreg_inc<232>();
-    const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, g = (threadIdx.x % 32) / 4, t = threadIdx.x % 4;
+    const int wg = warpgroup - 1, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const float scale_log2 = ATTN_LOG2E / sqrtf((float)HD);
     if (F::PINGPONG && wg == 1) named_barrier_arrive(1, 256); /* warpgroup 0 issues first */
     RingSlot<F::Q_STAGES> q_slot;
@@ -427,15 +441,23 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         const AttentionTile tile = tiles[item % num_tiles];
         const int unit = item / num_tiles;
         const int num_kv = (tile.start - tile.seg_start) / BN + 1;
-        const floatX *q = sm.q(q_slot.stage());
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
-        /* read before this item's q_empty arrival, after which the producer
-           may write the buffer's next entry */
+        /* This warp's 16 Q rows (rows 16 (4 wg + warp) .. + 15 of the tile)
+           as the A operand of every Q K^T of the item: read from shared
+           memory once here instead of by each kv step's wgmmas. Then the
+           buffer is free: the producer may load the next item's Q (and
+           next_item) into it while this item runs, so next is read first.
+           A warpgroup with no row to compute (below) loads them too, unused:
+           both paths release the buffer here. */
         next = sm.next_item[q_slot.stage()];
-        auto k_done = [&](int j) { /* K_j read for the last time: free it, and Q after the item's last Q K^T */
+        uint32_t q[HD / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < HD / 16; kk++)
+            ldmatrix_a_frag<BM>(q[kk], sm.q(q_slot.stage()), wg * 4 + warp, kk, lane);
+        mbarrier_arrive(&sm.q_empty[q_slot.stage()]);
+        auto k_done = [&]() { /* K_j read for the last time: free it */
             mbarrier_arrive(&sm.k_empty[k_slot.stage()]);
             k_slot.count++;
-            if (j == num_kv - 1) mbarrier_arrive(&sm.q_empty[q_slot.stage()]);
         };
         auto v_done = [&]() {
             mbarrier_arrive(&sm.v_empty[v_slot.stage()]);
@@ -447,7 +469,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
                second warpgroup on the last tile of a segment whose length is
                1 to 64 past a multiple of 128, or 1 to 64 / G past a multiple
                of 128 / G when packed): none of them is stored, so
-               compute nothing, but keep the protocol. The K, V and Q buffers
+               compute nothing, but keep the protocol. The K and V buffers
                are freed only when both warpgroups have arrived, so arrive on
                each as the working path does, each after its full barrier (an
                arrival before the producer refilled the buffer would count
@@ -460,7 +482,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
                 if (j > 0) mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
                 mma_turn_begin<F::PINGPONG>(wg);
                 mma_turn_end<F::PINGPONG>(wg);
-                if (j < num_kv) k_done(j);
+                if (j < num_kv) k_done();
                 if (j > 0) v_done();
             }
             continue;
@@ -486,12 +508,16 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            into -inf and so P into exact zeros there. A softmax over the
            first half only leaves that half live through the step, and ptxas
            then serializes the wgmmas ("insufficient register resources").
-           Packed, diagonal_keys goes through a shuffle so that ptxas sees
-           the choice of wgmma shape as uniform (it serializes them, C7511,
-           otherwise). */
+           Packed, and unpacked at HD 64, diagonal_keys goes through a
+           shuffle so that ptxas sees the choice of wgmma shape as uniform;
+           unpacked at HD 128 it is the plain wg == 0 (the same choice: there
+           diagonal_last < BN / 2 on warpgroup 0 only). ptxas (CUDA 13.0)
+           serializes the wgmmas (C7511) of each kernel built with the other
+           form. */
         const int diagonal_last = (tile.start - tile.seg_start) % BN + ((wg * 64 + 63) >> group_log2);
-        const int diagonal_keys = PACKED ? __shfl_sync(0xffffffff, diagonal_last < BN / 2 ? BN / 2 : BN, 0)
-                                         : (wg == 0 ? BN / 2 : BN);
+        const int diagonal_keys = PACKED || HD == 64
+                                      ? __shfl_sync(0xffffffff, diagonal_last < BN / 2 ? BN / 2 : BN, 0)
+                                      : (wg == 0 ? BN / 2 : BN);
         auto keys = [&](int j) { return j == num_kv - 1 ? diagonal_keys : BN; };
 
         /* kv step j issues S_j = Q K_j^T and O += P_{j-1} V_{j-1} together;
@@ -509,12 +535,12 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             mbarrier_wait(&sm.k_full[k_slot.stage()], k_slot.phase());
             mma_turn_begin<F::PINGPONG>(wg);
             wgmma_fence();
-            issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
+            issue_qk<HD, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()));
             wgmma_commit();
             mma_turn_end<F::PINGPONG>(wg);
             wgmma_wait<0>();
             wgmma_keep<NT_S>(s);
-            k_done(0);
+            k_done();
             softmax(0);
             acc_to_a_frags<NT_S>(p, s);
         };
@@ -523,14 +549,14 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             mbarrier_wait(&sm.v_full[v_slot.stage()], v_slot.phase());
             mma_turn_begin<F::PINGPONG>(wg);
             wgmma_fence();
-            issue_qk<HD, BM, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()), wg);
+            issue_qk<HD, BN, decltype(n)::value>(s, q, sm.k(k_slot.stage()));
             wgmma_commit();
             issue_pv<HD, BN, BN>(o, p, sm.v(v_slot.stage())); /* tile j - 1: not the diagonal one */
             wgmma_commit();
             mma_turn_end<F::PINGPONG>(wg);
             wgmma_wait<1>(); /* S_j done; P_{j-1} V_{j-1} may still run */
             wgmma_keep<NT_S>(s);
-            k_done(j);
+            k_done();
             const bool rescale = softmax(j);
             wgmma_wait<0>();
             wgmma_keep<NT_O>(o);

@@ -19,6 +19,7 @@
  *                  (register fence), wgmma_ss<N, TA, TB> / wgmma_rs<N, TB>
  *                  (m64 x N x k16 bf16 -> fp32, N = 64 or 128)
  *   shared stores: stmatrix_x4 (four 8 x 8 bf16 matrices from mma fragments)
+ *   shared loads:  ldmatrix_a_frag (wgmma_rs's A operand from a swizzled tile)
  *   registers:     setmaxnreg_inc<R>, setmaxnreg_dec<R>
  *   named barriers: named_barrier_sync, named_barrier_arrive
  *   RingSlot<STAGES>: buffer index and barrier parity of a multi-stage ring
@@ -209,20 +210,20 @@ __device__ __forceinline__ uint64_t wgmma_desc(const void *smem, uint32_t leadin
 }
 
 /* Element offsets of k-step kk (16 reduction columns) of a K-major
-   [chunks][ROWS][64] tile, from row `row` on, and of k-step kk (reduction
+   [chunks][ROWS][64] tile, and of k-step kk (reduction
    rows 16 kk .. 16 kk + 15) of an MN-major one. */
 template <int ROWS>
-__device__ __forceinline__ int wgmma_k_major_offset(int kk, int row = 0)
+__device__ __forceinline__ int wgmma_k_major_offset(int kk)
 {
-    return ((kk / 4) * ROWS + row) * 64 + (kk % 4) * 16;
+    return (kk / 4) * ROWS * 64 + (kk % 4) * 16;
 }
 __device__ __forceinline__ int wgmma_mn_major_offset(int kk) { return kk * 16 * 64; }
 
 /* The descriptor of k-step kk, computed on its own. */
 template <int ROWS>
-__device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk, int row = 0)
+__device__ __forceinline__ uint64_t wgmma_desc_k_major(const __nv_bfloat16 *tile, int kk)
 {
-    return wgmma_desc(tile + wgmma_k_major_offset<ROWS>(kk, row), 0);
+    return wgmma_desc(tile + wgmma_k_major_offset<ROWS>(kk), 0);
 }
 template <int ROWS>
 __device__ __forceinline__ uint64_t wgmma_desc_mn_major(const __nv_bfloat16 *tile, int kk)
@@ -342,6 +343,27 @@ __device__ __forceinline__ void stmatrix_x4(void *smem, const uint32_t r[4])
     asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(smem)), "r"(r[0]),
                  "r"(r[1]), "r"(r[2]), "r"(r[3])
                  : "memory");
+}
+
+/* ---------------------------------------------------------- shared loads */
+
+/* The register A operand of wgmma_rs (the mma.sync A fragment of mma.cuh)
+   for k-step kk (columns 16 kk .. 16 kk + 15) of warp `warp`'s 16 rows
+   (16 warp .. 16 warp + 15) of a K-major [chunks][ROWS][64] swizzled tile
+   (the layout above), read with one ldmatrix x4: lane l names row l % 16 of
+   the warp's rows and the 8-column half l / 16, so matrices 0..3 are
+   (rows 0-7 | 8-15) x (columns 0-7 | 8-15) in the order a0..a3. Lets an
+   operand that stays in shared memory for many products (a resident tile)
+   be read once into registers instead of by every wgmma. */
+template <int ROWS>
+__device__ __forceinline__ void ldmatrix_a_frag(uint32_t a[4], const __nv_bfloat16 *tile, int warp, int kk, int lane)
+{
+    const int row = 16 * warp + lane % 16;
+    const int piece = 2 * (kk % 4) + lane / 16; /* 16-byte piece of the 128-byte row, before the swizzle */
+    const uint32_t addr = smem_addr(tile + ((kk / 4) * ROWS + row) * 64 + (piece ^ (row % 8)) * 8);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                 : "r"(addr));
 }
 
 /* ------------------------------------------------- registers and barriers */
