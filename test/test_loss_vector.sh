@@ -22,6 +22,7 @@ RUN=(-e gpt2:d4 -b 4 -t 256 -d 1024 -x 10 -u 2 -l 1e-3 -k cosine -v 0 -s 0 --see
 # check NAME EXPECTED ACTUAL: one PASS/FAIL line, compares s:STEP trl:LOSS lines step by step
 check() {
     local why
+    if [ ! -s "$3" ]; then echo "FAIL $1: $3 is missing or empty"; return; fi
     why=$(awk -v tol="$TOL" '
         function loss(line) { sub(/.*trl:/, "", line); sub(/ .*/, "", line); return line }
         FNR == NR { if ($1 ~ /^s:/ && $2 ~ /^trl:/) want[$1] = loss($0); next }
@@ -64,6 +65,8 @@ case $why in FAIL*) echo "PASS loss_vector_rejects_drift" ;; *) echo "FAIL loss_
 sed 's/^s:3 trl:[^ ]*/s:3 trl:nan/' "$VECTOR" >"$TMP/nan.log"
 why=$(check nan "$VECTOR" "$TMP/nan.log")
 case $why in FAIL*) echo "PASS loss_vector_rejects_nan" ;; *) echo "FAIL loss_vector_rejects_nan: $why" ;; esac
+why=$(check missing "$VECTOR" "$TMP/no_such_main.log")
+case $why in FAIL*) echo "PASS loss_vector_rejects_missing_log" ;; *) echo "FAIL loss_vector_rejects_missing_log: $why" ;; esac
 
 if ! nvidia-smi -L >/dev/null 2>&1; then
     echo "no GPU visible: the train_gpt run is left to the GPU machine (make test there)"
