@@ -15,8 +15,10 @@
  * Files: attention_schedule.cuh (workspace, tile tables, attention_plan),
  * attention_common.cuh (indexing, mask, online softmax, epilogue store, the
  * backward's D pre-kernel), attention_sm80.cuh (mma.sync mainloops, every
- * card from sm_80 on), attention_sm90.cuh (wgmma + TMA forward, sm_90a) and
- * this file: the algorithm below and the choice of path at run time.
+ * card from sm_80 on), attention_sm90.cuh (wgmma + TMA forward, sm_90a),
+ * attention_sm90_bwd.cuh (its backward), attention_sm90_store.cuh (the
+ * epilogue store through shared memory both of them use at HD 128) and this
+ * file: the algorithm below and the choice of path at run time.
  *
  * Usage: attention_plan(workspace, cu_seqlens, S, max_seqlen, N, stream)
  * after every upload of cu_seqlens, then any number of attention_forward /

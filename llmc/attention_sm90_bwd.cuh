@@ -81,7 +81,7 @@
 
 #include "attention_common.cuh"
 #include "attention_schedule.cuh"
-#include "attention_sm90.cuh" /* store_rows_staged */
+#include "attention_sm90_store.cuh"
 #include "hopper.cuh"
 #include "mma.cuh"
 
