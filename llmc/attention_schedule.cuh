@@ -66,7 +66,8 @@ static inline size_t attention_tables_bytes(int N)
     return bytes;
 }
 
-/* the header: the tile counts, then the two item claims, padded to 16 bytes */
+/* the header: the tile counts, then the two item claims, padded to a multiple of 16 bytes (the
+   tile tables after it hold 16-byte entries) */
 #define ATTN_WS_HEADER_BYTES 32
 static_assert((ATTN_PLAN_TABLES + 2) * sizeof(int) <= ATTN_WS_HEADER_BYTES, "attention workspace header too small");
 
