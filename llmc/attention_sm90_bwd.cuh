@@ -98,9 +98,11 @@ struct AttnSm90Bwd {
        at a time. */
     static constexpr bool PIPELINED = HD == 128;
     /* Whether the gradients leave through shared memory (store_rows_staged,
-       the staging rows in the ring's stage 0 once every product is done) as
-       the forward's O does at HD 128, where it measured 5% faster (4% slower
-       at HD 64); otherwise store_rows from the registers. */
+       the staging rows in the ring's stage 0 once every product is done), as
+       the forward's O does at HD 128: there it cut the backward's time by 7
+       to 11% on an H200 (dev/notes/attention.md, sixth session); at HD 64,
+       where the forward's staged store measured 4% slower, store_rows from
+       the registers. */
     static constexpr bool STAGED_STORE = HD == 128;
     /* 2 resident tiles, 2 stages x 2 streamed tiles, lse and D of 2 stages, 3 barriers */
     static constexpr size_t smem_bytes = 1024 /* alignment slack */ + 6 * TILE_BYTES +
