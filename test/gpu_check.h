@@ -14,6 +14,7 @@
 #define PACKLM_GPU_CHECK_H
 
 #include <algorithm>
+#include <functional>
 #include <stdint.h>
 #include <string.h>
 #include <vector>
@@ -153,6 +154,37 @@ static float time_ms(F fn, int reps)
     cudaCheck(cudaEventDestroy(stop));
     std::sort(ms.begin(), ms.end());
     return ms[reps / 2];
+}
+
+/* Median milliseconds of one call of each fns[k]() over `reps` rounds, after 3 warm-up rounds. A round
+   times every function once, in order, so they all run under the same clock: under a power cap the
+   card's clock drifts over a benchmark, and timing one function's reps after another's would charge
+   that drift to whichever ran last. */
+static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps)
+{
+    cudaEvent_t start, stop;
+    cudaCheck(cudaEventCreate(&start));
+    cudaCheck(cudaEventCreate(&stop));
+    for (int i = 0; i < 3; i++)
+        for (const auto &fn : fns) fn();
+    std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
+    for (int i = 0; i < reps; i++) {
+        for (size_t k = 0; k < fns.size(); k++) {
+            cudaCheck(cudaEventRecord(start));
+            fns[k]();
+            cudaCheck(cudaEventRecord(stop));
+            cudaCheck(cudaEventSynchronize(stop));
+            cudaCheck(cudaEventElapsedTime(&ms[k][i], start, stop));
+        }
+    }
+    cudaCheck(cudaEventDestroy(start));
+    cudaCheck(cudaEventDestroy(stop));
+    std::vector<float> medians;
+    for (auto &m : ms) {
+        std::sort(m.begin(), m.end());
+        medians.push_back(m[reps / 2]);
+    }
+    return medians;
 }
 
 /* Device-to-device copy bandwidth in GB/s (read + write bytes): the ceiling

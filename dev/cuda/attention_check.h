@@ -406,8 +406,8 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
     if (paths.empty()) paths.push_back(attention_active_path());
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 runs, TFLOP/s over attended "
-           "pairs\n", prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
+    printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 rounds (each times fwd, "
+           "bwd and f+b once), TFLOP/s over attended pairs\n", prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
     printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
            "bwd TF/s", "f+b ms", "f+b TF/s");
     for (int si = 0; si < ATTN_BENCH_SHAPES; si++) {
@@ -434,12 +434,13 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
         }
         for (AttentionPath path : paths) {
             attention_select_path(path);
-            const double fwd = time_ms([&] { attn_run_forward(p); }, 20);
-            double bwd = 0.0, both = 0.0;
+            std::vector<std::function<void()>> calls = {[&] { attn_run_forward(p); }};
             if (backward) {
-                bwd = time_ms([&] { attn_run_backward(p); }, 20);
-                both = time_ms([&] { attn_run_forward(p); attn_run_backward(p); }, 20);
+                calls.push_back([&] { attn_run_backward(p); });
+                calls.push_back([&] { attn_run_forward(p); attn_run_backward(p); });
             }
+            const std::vector<float> ms = time_ms_interleaved(calls, 20);
+            const double fwd = ms[0], bwd = backward ? ms[1] : 0.0, both = backward ? ms[2] : 0.0;
             printf("%-31s %-5s %6d %9.3f %9.1f", label, attention_path_name(path), p.S, fwd, flops / fwd * 1e-9);
             if (backward)
                 printf(" %9.3f %9.1f %9.3f %9.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);

@@ -16,7 +16,8 @@ Times on the same lengths, q/k/v of shape (N, NH, HD) bf16:
           sdpa-effic); the comparison line uses the fastest.
 TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward (for sdpa
 its own pairs, N/T * T(T+1)/2 per head), 2.5x that backward. Medians of 20
-timed runs after warm-up, CUDA events.
+rounds after warm-up, each timing forward, backward and forward+backward
+once (CUDA events), as our benchmark does.
 
 usage: bench_attention_peer.py REPORT
 """
@@ -58,19 +59,23 @@ def read_report(path):
     return shapes
 
 
-def median_ms(fn, warmup=3, reps=20):
+def medians_ms(fns, warmup=3, reps=20):
+    """Median ms of each fn over `reps` rounds; a round times every fn once, in order, so all of them run
+    under the same clock (as time_ms_interleaved in test/gpu_check.h does for ours)."""
     import torch
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(reps):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return sorted(times)[reps // 2]
+        for fn, t in zip(fns, times):
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            t.append(start.elapsed_time(stop))
+    return [sorted(t)[reps // 2] for t in times]
 
 
 def time_impl(attn, q, k, v, dout):
@@ -81,10 +86,9 @@ def time_impl(attn, q, k, v, dout):
         return attn(q, k, v)
 
     out = fwd()
-    t_fwd = median_ms(fwd)
-    t_bwd = median_ms(lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
-    t_both = median_ms(lambda: torch.autograd.grad(fwd(), (q, k, v), dout))
-    return t_fwd, t_bwd, t_both
+    return tuple(medians_ms([fwd,
+                             lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True),
+                             lambda: torch.autograd.grad(fwd(), (q, k, v), dout)]))
 
 
 def main():
