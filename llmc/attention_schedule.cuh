@@ -30,8 +30,9 @@
 #include "utils.h"
 
 /* One scheduled tile: rows [start, min(start + tile rows, seg_end)) of the
-   segment [seg_start, seg_end). */
-struct AttentionTile {
+   segment [seg_start, seg_end). 16 bytes, aligned: a kernel reads an entry
+   with one load. */
+struct alignas(16) AttentionTile {
     int start, seg_start, seg_end, unused; /* unused: pads the entry to 16 bytes */
 };
 

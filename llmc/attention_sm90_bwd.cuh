@@ -473,9 +473,12 @@ attention_backward_dq_sm90_block(const AttnSm90BwdSmem<HD> &sm, const CUtensorMa
 }
 
 /* One launch for both kinds of work (see the top of this file): block (x, y)
-   is the kv block of kv head y for y < NKV, taking tile count - 1 - x of the
-   table, otherwise the dq block of query head y - NKV, taking tile x. Blocks
-   past the table's count exit at once. */
+   is the kv block of kv head y for y < NKV, taking tile gridDim.x - 1 - x of
+   the table (the table read backwards), otherwise the dq block of query head
+   y - NKV, taking tile x. Blocks whose tile lies past the table's count exit
+   at once: the first gridDim.x - count of a kv row, the last of a dq row. A
+   tile's index does not depend on the count, so the two loads at the head
+   of a block go out together instead of one after the other. */
 template <int HD>
 __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
     attention_backward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -484,12 +487,16 @@ __global__ void __launch_bounds__(AttnSm90Bwd<HD>::THREADS)
                                    int NKV)
 {
 #if PACKLM_SM90_DEVICE
+    const bool kv_work = (int)blockIdx.y < NKV;
+    const int index = kv_work ? (int)(gridDim.x - 1 - blockIdx.x) : (int)blockIdx.x; /* < gridDim.x: in the table */
     const int count = *tile_count;
-    if ((int)blockIdx.x >= count) return;
+    const AttentionTile tile = tiles[index];
+    /* An entry in the table always has start < seg_end; testing that too
+       keeps the tile's load ahead of the branch (ptxas otherwise moves it
+       behind, and the two loads go out one after the other again). */
+    if (index >= count || tile.start >= tile.seg_end) return;
     extern __shared__ unsigned char attention_sm90_bwd_smem[];
     const AttnSm90BwdSmem<HD> sm(attention_sm90_bwd_smem);
-    const bool kv_work = (int)blockIdx.y < NKV;
-    const AttentionTile tile = tiles[kv_work ? count - 1 - (int)blockIdx.x : (int)blockIdx.x];
     /* the maps stay in parameter space: their addresses go to TMA */
     if (kv_work)
         attention_backward_kv_sm90_block<HD>(sm, &qkv_map, &dout_map, dqkv, lse, delta, tile, blockIdx.y, N, NH, NKV);
