@@ -157,9 +157,12 @@ static float time_ms(F fn, int reps)
 }
 
 /* Median milliseconds of one call of each fns[k]() over `reps` rounds, after 3 warm-up rounds. A round
-   times every function once, in order, so they all run under the same clock: under a power cap the
-   card's clock drifts over a benchmark, and timing one function's reps after another's would charge
-   that drift to whichever ran last. */
+   calls every function twice in a row, in order, and times the second call, so they all run under the
+   same clock (under a power cap the card's clock drifts over a benchmark, and timing one function's
+   reps after another's would charge that drift to whichever ran last). The first call of a pair is
+   still running on the card while the host launches the second, so the host's launch time is not
+   counted (as in a training step, where the host runs ahead of the card), and each timed call
+   follows a call of itself (its caches as warm as in a loop). */
 static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps)
 {
     cudaEvent_t start, stop;
@@ -170,6 +173,7 @@ static std::vector<float> time_ms_interleaved(const std::vector<std::function<vo
     std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
     for (int i = 0; i < reps; i++) {
         for (size_t k = 0; k < fns.size(); k++) {
+            fns[k]();
             cudaCheck(cudaEventRecord(start));
             fns[k]();
             cudaCheck(cudaEventRecord(stop));
