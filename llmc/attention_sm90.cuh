@@ -9,13 +9,14 @@
  * first, then head 1, ...: the blocks running at one time read the K/V of few
  * heads, which stay in L2); a persistent grid of one block per SM
  * (attention_persistent_grid) walks them in dynamic order: block b takes
- * items b and b + gridDim.x, then each later item from a counter in the
- * workspace (atomicAdd), so a block that drew long items takes fewer and the
- * blocks finish together (a fixed stride lands the heavy head of every
- * head's run on the same blocks). The producer claims an item one item
- * ahead, so the atomic's round trip hides behind a whole item's loads, and
- * passes it to the consumers in shared memory beside the Q buffer (written
- * before the buffer's full barrier, read after it). The last block to finish
+ * item b, then each later item from a counter in the workspace (atomicAdd),
+ * so a block that drew long items takes fewer and the blocks finish together
+ * (a fixed stride lands the heavy head of every head's run on the same
+ * blocks). The producer claims the next item at the top of the current one,
+ * so the atomic's round trip hides behind that item's loads, and hands each
+ * item to the consumers with its Q: tile and head in shared memory beside
+ * the Q buffer (written before the buffer's full barrier, read after it; a
+ * negative head tells them the block is done). The last block to finish
  * sets the counters back to zero for the next call: no extra launch.
  * Key/value tiles (BN = 128 keys) start at the segment's first token, so the
  * last kv tile of an item is the diagonal one and the only one that needs the
@@ -114,6 +115,14 @@
    warpgroups take turns issuing their wgmmas (ping-pong). STAGED_STORE: the
    epilogue sends O through shared memory (store_rows_staged); measured on an
    H200 (dev/notes/attention.md) 5% faster at HD 128, 4% slower at HD 64. */
+/* What the consumers learn from a Q buffer besides Q: the item whose Q it
+   holds, as its tile and unit (query head, or kv head when packed); unit < 0:
+   there is none, the block is done. */
+struct AttnSm90Item {
+    AttentionTile tile;
+    int unit;
+};
+
 template <int HD_, int STAGES_, int Q_STAGES_, bool PINGPONG_>
 struct AttnSm90Config {
     static constexpr int HD = HD_, STAGES = STAGES_, Q_STAGES = Q_STAGES_;
@@ -125,7 +134,7 @@ struct AttnSm90Config {
     /* q_full[], q_empty[], k_full[], k_empty[], v_full[], v_empty[] */
     static constexpr int BARRIERS = 2 * Q_STAGES + 4 * STAGES;
     static constexpr size_t smem_bytes = 1024 /* alignment slack */ + Q_STAGES * Q_BYTES + 2 * STAGES * KV_BYTES +
-                                         O_STAGE_BYTES + 8 * BARRIERS + 4 * Q_STAGES /* next_item */;
+                                         O_STAGE_BYTES + 8 * BARRIERS + Q_STAGES * sizeof(AttnSm90Item);
     static_assert(smem_bytes <= 227 * 1024, "AttnSm90Config: shared memory over 227 KB");
 };
 
@@ -135,14 +144,14 @@ using AttnSm90Forward = AttnSm90Config<HD, 2, 1, true>;
 
 /* The shared memory of one block, carved from the dynamic allocation: Q, then
    per stage K and V, then the O staging rows (STAGED_STORE), then the
-   barriers, then per Q buffer the item that follows the one whose Q it
-   holds (dynamic order: written by the producer before the buffer's full
-   barrier completes, read by the consumers after it). */
+   barriers (an even number: 16-byte aligned after them), then per Q buffer
+   the item whose Q it holds (written by the producer before the buffer's
+   full barrier completes, read by the consumers after it). */
 template <typename F>
 struct AttnSm90Smem {
     unsigned char *base;
     uint64_t *q_full, *q_empty, *k_full, *k_empty, *v_full, *v_empty;
-    int *next_item;
+    AttnSm90Item *item;
 
     __device__ AttnSm90Smem(unsigned char *raw)
     {
@@ -154,7 +163,7 @@ struct AttnSm90Smem {
         k_empty = k_full + F::STAGES;
         v_full = k_empty + F::STAGES;
         v_empty = v_full + F::STAGES;
-        next_item = reinterpret_cast<int *>(v_empty + F::STAGES);
+        item = reinterpret_cast<AttnSm90Item *>(v_empty + F::STAGES);
     }
     /* the staging rows of consumer warp w (0..7) for the epilogue: 16 x HD */
     __device__ floatX *o_stage(int w) const
@@ -295,8 +304,8 @@ static inline bool attention_sm90_packs_gqa(int group) { return group == 2 || gr
 /* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
    q_map (tma_map_row_groups); otherwise (tile of BM tokens, query head) and
    q_map is unused. item_claims: the workspace's two counters (next item to
-   claim past the first 2 gridDim.x, blocks finished), zero on entry and
-   left at zero. */
+   claim past the first gridDim.x, blocks finished), zero on entry and left
+   at zero. */
 template <typename F, bool PACKED>
 __global__ void __launch_bounds__(F::THREADS, 1)
     attention_forward_sm90_kernel(const __grid_constant__ CUtensorMap qkv_map,
@@ -351,19 +360,28 @@ __global__ void __launch_bounds__(F::THREADS, 1)
             tma_load_3d(dst, &qkv_map, &full[slot.stage()], 0, key0, col / 64);
             slot.count++;
         };
-        /* item: this one; next: the one after it (known when item's Q is
-           loaded, for the consumers); after: the one after next, claimed
-           now and needed only an item later. Claims run past `items` only
-           in the last claim of each block. */
-        for (int item = blockIdx.x, next = blockIdx.x + gridDim.x; item < items; q_slot.count++) {
-            const int after = next < items ? 2 * (int)gridDim.x + atomicAdd(&item_claims[0], 1) : items;
+        /* Block b's first item is b; each later one is claimed at the top of
+           the item before it (its round trip hides behind that item's
+           loads), and a block's last claim runs past `items`. Claimed no
+           earlier: a block that claims further ahead commits to items
+           before it knows when it will be free, and the blocks then finish
+           further apart (a schedule model of the T=8192 benchmark: 6.1%
+           over an even split with the item after next, 3.0% with the next). */
+        for (int item = blockIdx.x;; q_slot.count++) {
+            const int qs = q_slot.stage();
+            if (item >= items) { /* tell the consumers: nothing more */
+                mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);
+                sm.item[qs].unit = -1;
+                mbarrier_arrive(&sm.q_full[qs]);
+                break;
+            }
+            const int next = (int)gridDim.x + atomicAdd(&item_claims[0], 1);
             const AttentionTile tile = tiles[item % num_tiles];
             const int unit = item / num_tiles, kvh = PACKED ? unit : unit / group;
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
             const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
-            const int qs = q_slot.stage();
             mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);
-            sm.next_item[qs] = next; /* released by the arrival below */
+            sm.item[qs] = {tile, unit}; /* released by the arrival below */
             mbarrier_expect_tx(&sm.q_full[qs], F::Q_BYTES);
             if (PACKED) /* query heads kvh * G .. + G - 1 of BM / G tokens, interleaved */
                 tma_load_4d(sm.q(qs), &q_map, &sm.q_full[qs], 0, kvh * group, tile.start, 0);
@@ -375,7 +393,6 @@ __global__ void __launch_bounds__(F::THREADS, 1)
                 if (j > 0) load(v_slot, sm.v_full, sm.v_empty, sm.v(v_slot.stage()), key0 - BN, v_col);
             }
             item = next;
-            next = after;
         }
         /* This block claims nothing more. The last block to get here (every
            other block's claims are ordered before its count by the fence)
@@ -395,19 +412,26 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     if (F::PINGPONG && wg == 1) named_barrier_arrive(1, 256); /* warpgroup 0 issues first */
     RingSlot<F::Q_STAGES> q_slot;
     RingSlot<STAGES> k_slot, v_slot;
-    for (int item = blockIdx.x, next; item < items; item = next, q_slot.count++) {
-        const AttentionTile tile = tiles[item % num_tiles];
-        const int unit = item / num_tiles;
-        const int num_kv = (tile.start - tile.seg_start) / BN + 1;
+    /* Each item comes with its Q: wait for the buffer, then read the item
+       (through shuffles, as warpgroup above: ptxas then knows the tile, and
+       the branches on it, to be the same on every lane). unit < 0: done. */
+    AttentionTile tile;
+    auto take_item = [&]() {
         mbarrier_wait(&sm.q_full[q_slot.stage()], q_slot.phase());
+        const AttnSm90Item *item = &sm.item[q_slot.stage()];
+        tile = {__shfl_sync(0xffffffff, item->tile.start, 0), __shfl_sync(0xffffffff, item->tile.seg_start, 0),
+                __shfl_sync(0xffffffff, item->tile.seg_end, 0), 0};
+        return __shfl_sync(0xffffffff, item->unit, 0);
+    };
+    for (int unit = take_item(); unit >= 0; q_slot.count++, unit = take_item()) {
         /* This warp's 16 Q rows (rows 16 (4 wg + warp) .. + 15 of the tile)
-           as the A operand of every Q K^T of the item: read from shared
+           are the A operand of every Q K^T of the item: read from shared
            memory once here instead of by each kv step's wgmmas. Then the
-           buffer is free: the producer may load the next item's Q (and
-           next_item) into it while this item runs, so next is read first.
-           A warpgroup with no row to compute (below) loads them too, unused:
-           both paths release the buffer here. */
-        next = sm.next_item[q_slot.stage()];
+           buffer is free: the producer may load the next item's Q (and its
+           item) into it while this item runs. A warpgroup with no row to
+           compute (below) loads them too, unused: both paths release the
+           buffer here. */
+        const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         uint32_t q[HD / 16][4];
 #pragma unroll
         for (int kk = 0; kk < HD / 16; kk++)
