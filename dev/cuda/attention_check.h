@@ -407,7 +407,8 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 rounds (each runs fwd, "
-           "bwd and f+b twice, timing the second), TFLOP/s over attended pairs\n", prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
+           "bwd and f+b twice, timing the second), TFLOP/s over attended pairs\n",
+           prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
     printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
            "bwd TF/s", "f+b ms", "f+b TF/s");
     for (int si = 0; si < ATTN_BENCH_SHAPES; si++) {
