@@ -365,8 +365,9 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            loads), and a block's last claim runs past `items`. Claimed no
            earlier: a block that claims further ahead commits to items
            before it knows when it will be free, and the blocks then finish
-           further apart (a schedule model of the T=8192 benchmark: 6.1%
-           over an even split with the item after next, 3.0% with the next). */
+           further apart (dev/cuda/attention_schedule_model.py, the T=8192
+           benchmark: 6.1% over an even split with the item after next,
+           3.0% with the next). */
         for (int item = blockIdx.x;; q_slot.count++) {
             const int qs = q_slot.stage();
             if (item >= items) { /* tell the consumers: nothing more */

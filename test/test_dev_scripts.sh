@@ -4,6 +4,8 @@
 # without a GPU:
 #   - every tracked *.sh / *.bash / *.sbatch parses (bash -n),
 #   - the scripts that take -h / --help print their usage block and exit 0,
+#   - attention_schedule_model.py: the benchmark's packed lengths, one block at the even split,
+#     the claim policies' recorded finish, bad arguments refused,
 #   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name,
 #     run_trainer_checks.sh an unknown part, and
 #     parity.sh an odd ROWS, with an error naming it, before building or
@@ -30,9 +32,21 @@ done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
     dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh \
-    dev/run_trainer_checks.sh; do
+    dev/run_trainer_checks.sh dev/cuda/attention_schedule_model.py; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
+
+# the schedule model of the sm90 forward's claims (what attention_sm90.cuh's comment on the claim quotes):
+# its packed lengths are the benchmark's (the first 12 of T=8192 as attn_benchmark_lengths in
+# dev/cuda/attention_check.h gives them for length seed 20261125 + 2), one block finishes exactly at the
+# even split, and on 132 blocks claiming the item after next ends 6.1% after it, claiming the next 3.0%
+m=dev/cuda/attention_schedule_model.py
+expect schedule_model_lengths 0 '^156 197 281 158 225 364 202 301 871 891 462 275$' $m --lengths 8192
+expect schedule_model_one_block 0 'T=8192 NH=32: 8992 items; after-next 1.000 \(1.000\); next 1.000 \(1.000\); at-end 1.000' \
+    $m --blocks 1
+expect schedule_model_claims 0 'T=8192 NH=32: 8992 items; after-next 1.061 \(0.942\); next 1.030 \(0.971\)' $m
+expect schedule_model_bad_blocks 1 'error: --blocks takes a positive count' $m --blocks 0
+expect schedule_model_bad_shape 1 'error: --lengths takes one of' $m --lengths 4096
 
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"
 expect parity_odd_rows 1 "ROWS must be even" env ROWS=3 MODELS=gpt2 dev/reference/parity.sh "$TMP/parity"
