@@ -425,6 +425,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         return __shfl_sync(0xffffffff, item->unit, 0);
     };
     for (int unit = take_item(); unit >= 0; q_slot.count++, unit = take_item()) {
+        const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         /* This warp's 16 Q rows (rows 16 (4 wg + warp) .. + 15 of the tile)
            are the A operand of every Q K^T of the item: read from shared
            memory once here instead of by each kv step's wgmmas. Then the
@@ -432,7 +433,6 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            item) into it while this item runs. A warpgroup with no row to
            compute (below) loads them too, unused: both paths release the
            buffer here. */
-        const int num_kv = (tile.start - tile.seg_start) / BN + 1;
         uint32_t q[HD / 16][4];
 #pragma unroll
         for (int kk = 0; kk < HD / 16; kk++)
