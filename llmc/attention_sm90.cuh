@@ -7,7 +7,8 @@
  * Work: items (query tile of BM = 128 rows of one segment, query head),
  * head-major (every tile of head 0 in the 128-row table's order, heaviest
  * first, then head 1, ...: the blocks running at one time read the K/V of few
- * heads, which stay in L2); a persistent grid of one block per SM
+ * heads, which stay in L2; only the last heads' items are merged, heaviest
+ * first across them, ATTN_SM90_TAIL_UNITS); a persistent grid of one block per SM
  * (attention_persistent_grid) walks them in dynamic order: block b takes
  * item b, then each later item from a counter in the workspace (atomicAdd),
  * so a block that drew long items takes fewer and the blocks finish together
@@ -301,6 +302,16 @@ __device__ __forceinline__ void mma_turn_end(int wg)
    model balances those within 1%. */
 static inline bool attention_sm90_packs_gqa(int group) { return group == 2 || group == 4 || group == 8; }
 
+/* The units (heads) at the end of the item order whose items are merged,
+   heaviest tile first across them. In unit-major order to the very end, the
+   last head's heaviest tiles would start after every other head's items,
+   and the blocks would finish up to 5.5% apart (the schedule model,
+   dev/cuda/attention_schedule_model.py --tail 1); merged over the last 4
+   heads they finish within 1%, and the forward at T=8192 ran 3.3% faster on
+   an H200 (2 heads: 1.7%). 4 heads of K and V are 64 MB at T=8192, more
+   than L2 holds, yet no slower than 2. */
+#define ATTN_SM90_TAIL_UNITS 4
+
 /* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
    q_map (tma_map_row_groups); otherwise (tile of BM tokens, query head) and
    q_map is unused. item_claims: the workspace's two counters (next item to
@@ -324,7 +335,7 @@ __global__ void __launch_bounds__(F::THREADS, 1)
     /* item: (tile, unit) unit-major, unit = query head (or kv head when
        PACKED), so that the blocks running at one time read the K and V of
        few heads, which then stay in L2 */
-    const int num_tiles = *tile_count, items = num_tiles * (PACKED ? NKV : NH);
+    const int num_tiles = *tile_count, units = PACKED ? NKV : NH, items = num_tiles * units;
     /* read through a shuffle, the warpgroup index is known to be the same on
        all lanes of a warp: ptxas then sees branches on it (which consumer
        warpgroup issues which wgmma shape) as non-divergent and does not
@@ -353,6 +364,9 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         if (threadIdx.x != 0) return;
         RingSlot<F::Q_STAGES> q_slot;
         RingSlot<STAGES> k_slot, v_slot;
+        /* ... except the last ATTN_SM90_TAIL_UNITS units, whose items are
+           merged: table entry 0 of each, then entry 1 of each, ... */
+        const int tail_units = min(ATTN_SM90_TAIL_UNITS, units), tail_start = (units - tail_units) * num_tiles;
         /* one K or V tile into the next buffer of its ring once the consumers freed it */
         auto load = [&](RingSlot<STAGES> &slot, uint64_t *full, uint64_t *empty, floatX *dst, int key0, int col) {
             mbarrier_wait(&empty[slot.stage()], slot.phase() ^ 1);
@@ -366,8 +380,8 @@ __global__ void __launch_bounds__(F::THREADS, 1)
            earlier: a block that claims further ahead commits to items
            before it knows when it will be free, and the blocks then finish
            further apart (dev/cuda/attention_schedule_model.py, the T=8192
-           benchmark: 6.1% over an even split with the item after next,
-           3.0% with the next). */
+           benchmark, head-major to the end: 6.1% over an even split with
+           the item after next, 3.0% with the next). */
         for (int item = blockIdx.x;; q_slot.count++) {
             const int qs = q_slot.stage();
             if (item >= items) { /* tell the consumers: nothing more */
@@ -377,8 +391,16 @@ __global__ void __launch_bounds__(F::THREADS, 1)
                 break;
             }
             const int next = (int)gridDim.x + atomicAdd(&item_claims[0], 1);
-            const AttentionTile tile = tiles[item % num_tiles];
-            const int unit = item / num_tiles, kvh = PACKED ? unit : unit / group;
+            int tile_index, unit;
+            if (item < tail_start) {
+                tile_index = item % num_tiles;
+                unit = item / num_tiles;
+            } else {
+                tile_index = (item - tail_start) / tail_units;
+                unit = units - tail_units + (item - tail_start) % tail_units;
+            }
+            const AttentionTile tile = tiles[tile_index];
+            const int kvh = PACKED ? unit : unit / group;
             const int num_kv = (tile.start - tile.seg_start) / BN + 1;
             const int k_col = attention_k_column(NH, kvh, HD), v_col = attention_v_column(NH, NKV, kvh, HD);
             mbarrier_wait(&sm.q_empty[qs], q_slot.phase() ^ 1);

@@ -40,11 +40,14 @@ done
 # its packed lengths are the benchmark's (the first 12 of T=8192 as attn_benchmark_lengths in
 # dev/cuda/attention_check.h gives them for length seed 20261125 + 2), one block finishes exactly at the
 # even split, and on 132 blocks claiming the item after next ends 6.1% after it, claiming the next 3.0%
+# (head-major to the end, --tail 1); the last 4 heads merged (the kernel's order), the next 0.1%
 m=dev/cuda/attention_schedule_model.py
 expect schedule_model_lengths 0 '^156 197 281 158 225 364 202 301 871 891 462 275$' $m --lengths 8192
 expect schedule_model_one_block 0 'T=8192 NH=32: 8992 items; after-next 1.000 \(1.000\); next 1.000 \(1.000\); at-end 1.000' \
     $m --blocks 1
-expect schedule_model_claims 0 'T=8192 NH=32: 8992 items; after-next 1.061 \(0.942\); next 1.030 \(0.971\)' $m
+expect schedule_model_claims 0 'T=8192 NH=32: 8992 items; after-next 1.061 \(0.942\); next 1.030 \(0.971\)' $m --tail 1
+expect schedule_model_tail 0 'T=8192 NH=32: 8992 items; after-next 1.013 \(0.987\); next 1.001 \(0.999\)' $m
+expect schedule_model_bad_tail 1 'error: --tail takes a positive count' $m --tail 0
 expect schedule_model_bad_blocks 1 'error: --blocks takes a positive count' $m --blocks 0
 expect schedule_model_bad_shape 1 'error: --lengths takes one of' $m --lengths 4096
 

@@ -8,8 +8,10 @@ The packed lengths are the benchmark's (attn_benchmark_lengths in
 dev/cuda/attention_check.h: log-normal documents packed in stream order into
 rows of T tokens, seed 20261125 + shape index; splitmix64 and Box-Muller as in
 llmc/rand.h). The forward's items are (128-row query tile of a document,
-head), head-major, heaviest first within a head (the tile table's order); an
-item weighs its kv tiles plus one (its start and epilogue). Blocks take item
+head), head-major, heaviest first within a head (the tile table's order),
+except the last K heads (ATTN_SM90_TAIL_UNITS, 4), whose items are merged:
+entry 0 of each, then entry 1 of each, ...; an item weighs its kv tiles
+plus one (its start and epilogue). Blocks take item
 b first, then claim items from one counter; a block claims
   after-next  at an item's start, the item after its next (the forward
               before 2026-12-02, eighth session),
@@ -18,8 +20,10 @@ b first, then claim items from one counter; a block claims
 Printed per shape: the last block's finish over an even split of the work
 (1.000 = all blocks finish together) and the blocks' mean busy share.
 
-usage: attention_schedule_model.py [--blocks B] [--lengths T]
+usage: attention_schedule_model.py [--blocks B] [--tail K] [--lengths T]
   --blocks B   persistent blocks (default 132: one per SM of an H200)
+  --tail K     heads merged at the end of the order (default 4, the kernel's;
+               1: head-major to the end, the forward before 2026-12-02, ninth session)
   --lengths T  print the first 12 packed lengths of shape T and exit
 """
 import heapq
@@ -62,9 +66,10 @@ def packed_lengths(T, shape_index):
     return lengths
 
 
-def forward_items(lengths, heads):
+def forward_items(lengths, heads, tail):
     per_head = sorted((i + 2 for L in lengths for i in range(-(-L // TILE_ROWS))), reverse=True)
-    return per_head * heads
+    tail = min(tail, heads)
+    return per_head * (heads - tail) + [w for w in per_head for _ in range(tail)]
 
 
 def finish(items, blocks, policy):
@@ -96,12 +101,12 @@ def finish(items, blocks, policy):
 
 
 def main(argv):
-    blocks, i = 132, 1
+    blocks, tail, i = 132, 4, 1
     while i < len(argv):
         if argv[i] in ("-h", "--help"):
             print(__doc__.strip())
             return 0
-        if argv[i] in ("--blocks", "--lengths") and i + 1 < len(argv) and argv[i + 1].isdigit():
+        if argv[i] in ("--blocks", "--tail", "--lengths") and i + 1 < len(argv) and argv[i + 1].isdigit():
             value = int(argv[i + 1])
             if argv[i] == "--lengths":
                 shape = [k for k, (T, _) in enumerate(SHAPES) if T == value]
@@ -110,13 +115,18 @@ def main(argv):
                 print(" ".join(map(str, packed_lengths(value, shape[0])[:12])))
                 return 0
             if value < 1:
-                sys.exit("error: --blocks takes a positive count")
-            blocks, i = value, i + 2
+                sys.exit(f"error: {argv[i]} takes a positive count")
+            if argv[i] == "--tail":
+                tail = value
+            else:
+                blocks = value
+            i += 2
             continue
         sys.exit(f"error: unknown or incomplete argument '{argv[i]}' (see --help)")
-    print(f"sm90 forward schedule model: {blocks} blocks; last finish / even split (mean busy share)")
+    print(f"sm90 forward schedule model: {blocks} blocks, the last {tail} heads merged; "
+          "last finish / even split (mean busy share)")
     for k, (T, heads) in enumerate(SHAPES):
-        items = forward_items(packed_lengths(T, k), heads)
+        items = forward_items(packed_lengths(T, k), heads, tail)
         cells = ["%s %.3f (%.3f)" % ((p,) + finish(items, blocks, p)) for p in ("after-next", "next", "at-end")]
         print(f"T={T} NH={heads}: {len(items)} items; " + "; ".join(cells))
     return 0
