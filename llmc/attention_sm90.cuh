@@ -307,9 +307,9 @@ static inline bool attention_sm90_packs_gqa(int group) { return group == 2 || gr
    last head's heaviest tiles would start after every other head's items,
    and the blocks would finish up to 5.5% apart (the schedule model,
    dev/cuda/attention_schedule_model.py --tail 1); merged over the last 4
-   heads they finish within 1%, and the forward at T=8192 ran 3.3% faster on
-   an H200 (2 heads: 1.7%). 4 heads of K and V are 64 MB at T=8192, more
-   than L2 holds, yet no slower than 2. */
+   heads they finish within 1%, and the forward at T=8192 ran 2.7-3.3%
+   faster on an H200 (2 heads: 1.7%; 8 heads: slower than 4). 4 heads of K
+   and V are 64 MB at T=8192, more than L2 holds, yet no slower than 2. */
 #define ATTN_SM90_TAIL_UNITS 4
 
 /* PACKED: items are (tile of BM / G tokens, kv head), Q comes through
@@ -364,8 +364,10 @@ __global__ void __launch_bounds__(F::THREADS, 1)
         if (threadIdx.x != 0) return;
         RingSlot<F::Q_STAGES> q_slot;
         RingSlot<STAGES> k_slot, v_slot;
-        /* ... except the last ATTN_SM90_TAIL_UNITS units, whose items are
-           merged: table entry 0 of each, then entry 1 of each, ... */
+        /* The order's tail: the items of the last ATTN_SM90_TAIL_UNITS
+           units are merged, table entry 0 of each, then entry 1 of each, ...
+           (computed here: at the kernel's top, where every thread saw it,
+           ptxas serialized the consumers' wgmmas, C7511) */
         const int tail_units = min(ATTN_SM90_TAIL_UNITS, units), tail_start = (units - tail_units) * num_tiles;
         /* one K or V tile into the next buffer of its ring once the consumers freed it */
         auto load = [&](RingSlot<STAGES> &slot, uint64_t *full, uint64_t *empty, floatX *dst, int key0, int col) {
