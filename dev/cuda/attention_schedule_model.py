@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""attention_schedule_model.py — how evenly the sm90 forward's persistent blocks
-finish on the attention benchmark's packed rows, for three ways of claiming
-items. A model, run on the CPU: it is what the comment on the claim in
-llmc/attention_sm90.cuh quotes.
+"""attention_schedule_model.py — how evenly the sm90 attention kernels' blocks
+finish on the attention benchmark's packed rows: the forward's persistent
+blocks for three ways of claiming items, or (--backward) the backward's grid
+for three orders of its rows. A model, run on the CPU: it is what the
+comments on the forward's claim and tail in llmc/attention_sm90.cuh quote.
 
 The packed lengths are the benchmark's (attn_benchmark_lengths in
 dev/cuda/attention_check.h: log-normal documents packed in stream order into
@@ -20,8 +21,18 @@ b first, then claim items from one counter; a block claims
 Printed per shape: the last block's finish over an even split of the work
 (1.000 = all blocks finish together) and the blocks' mean busy share.
 
-usage: attention_schedule_model.py [--blocks B] [--tail K] [--lengths T]
-  --blocks B   persistent blocks (default 132: one per SM of an H200)
+--backward models the sm90 backward's one launch instead: its blocks (64-row
+tiles) start in grid order, each on the first slot that frees (SMs x blocks
+per SM: 3 at HD 64, 2 at HD 128), a greedy list schedule. A kv block (kv
+tile t of a document of n tiles) visits n - t query tiles and issues 4
+products per step for each of the G query heads it serves; a dq block (query
+tile t) visits t + 1 kv tiles, 3 products per step; both add 4 for their
+start and stores. Rows in three orders: kv-first (every kv row, then every
+dq row: the kernel's), interleaved (kv head k, then its G dq rows, ...),
+dq-first. Printed: the finish over an even split, for G = 1 and 4.
+
+usage: attention_schedule_model.py [--blocks B] [--tail K] [--backward] [--lengths T]
+  --blocks B   SMs (default 132, an H200's): persistent blocks of the forward
   --tail K     heads merged at the end of the order (default 4, the kernel's;
                1: head-major to the end, the forward before 2026-12-02, ninth session)
   --lengths T  print the first 12 packed lengths of shape T and exit
@@ -31,6 +42,8 @@ import math
 import sys
 
 SHAPES = [(1024, 12), (2048, 16), (8192, 32)]  # (T, query heads) of the packed benchmark shapes
+HEAD_DIM = {1024: 64, 2048: 128, 8192: 128}
+BWD_ROWS, BWD_BLOCKS_PER_SM = 64, {64: 3, 128: 2}  # the sm90 backward's tiles and occupancy
 TOKENS, LENGTH_SEED, TILE_ROWS = 32768, 20261125, 128
 MASK = (1 << 64) - 1
 
@@ -72,6 +85,19 @@ def forward_items(lengths, heads, tail):
     return per_head * (heads - tail) + [w for w in per_head for _ in range(tail)]
 
 
+def backward_blocks(lengths, heads, group, order):
+    """The sm90 backward's blocks, weighed, in grid order."""
+    tiles = [(n, t) for L in lengths for n in [-(-L // BWD_ROWS)] for t in range(n)]
+    table = sorted(tiles, key=lambda tile: -tile[1])  # the dq work's heaviest first
+    kv_row = [4 * group * (n - t) + 4 for n, t in reversed(table)]  # the kv blocks read it backwards
+    dq_row = [3 * (t + 1) + 4 for n, t in table]
+    kv_heads = heads // group
+    rows = {"kv-first": [kv_row] * kv_heads + [dq_row] * heads,
+            "interleaved": ([kv_row] + [dq_row] * group) * kv_heads,
+            "dq-first": [dq_row] * heads + [kv_row] * kv_heads}[order]
+    return [w for row in rows for w in row]
+
+
 def finish(items, blocks, policy):
     """(last finish / even split, mean busy share) of `blocks` walking `items` in claim order."""
     blocks = min(blocks, len(items))
@@ -101,11 +127,14 @@ def finish(items, blocks, policy):
 
 
 def main(argv):
-    blocks, tail, i = 132, 4, 1
+    blocks, tail, backward, i = 132, 4, False, 1
     while i < len(argv):
         if argv[i] in ("-h", "--help"):
             print(__doc__.strip())
             return 0
+        if argv[i] == "--backward":
+            backward, i = True, i + 1
+            continue
         if argv[i] in ("--blocks", "--tail", "--lengths") and i + 1 < len(argv) and argv[i + 1].isdigit():
             value = int(argv[i + 1])
             if argv[i] == "--lengths":
@@ -123,6 +152,17 @@ def main(argv):
             i += 2
             continue
         sys.exit(f"error: unknown or incomplete argument '{argv[i]}' (see --help)")
+    if backward:
+        print(f"sm90 backward schedule model: {blocks} SMs; last finish / even split")
+        for k, (T, heads) in enumerate(SHAPES):
+            slots = blocks * BWD_BLOCKS_PER_SM[HEAD_DIM[T]]
+            for group in (1, 4):
+                cells = []
+                for order in ("kv-first", "interleaved", "dq-first"):
+                    work = backward_blocks(packed_lengths(T, k), heads, group, order)
+                    cells.append("%s %.3f" % (order, finish(work, slots, "at-end")[0]))
+                print(f"T={T} NH={heads} G={group}: {len(work)} blocks on {slots} slots; " + "; ".join(cells))
+        return 0
     print(f"sm90 forward schedule model: {blocks} blocks, the last {tail} heads merged; "
           "last finish / even split (mean busy share)")
     for k, (T, heads) in enumerate(SHAPES):
