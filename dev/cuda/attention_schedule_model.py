@@ -19,7 +19,10 @@ b first, then claim items from one counter; a block claims
   next        at an item's start, its next item (the forward since),
   at-end      when an item ends, its next item (a greedy list schedule).
 Printed per shape: the last block's finish over an even split of the work
-(1.000 = all blocks finish together) and the blocks' mean busy share.
+(1.000 = all blocks finish together) and the blocks' mean busy share; and
+the items whose second consumer warpgroup has no row (a document's last tile
+of 1-64 rows: the first warpgroup computes it alone, with no partner to
+overlap its softmax), as a share of the items and of the warpgroups' kv steps.
 
 --backward models the sm90 backward's one launch instead: its blocks (64-row
 tiles) start in grid order, each on the first slot that frees (SMs x blocks
@@ -77,6 +80,18 @@ def packed_lengths(T, shape_index):
         if row_left == 0:
             row_left, doc_left = T, 0
     return lengths
+
+
+def lone_warpgroup_share(lengths):
+    """(share of the forward's items, share of its warpgroup kv steps) where the second consumer
+    warpgroup has no row: a document's last tile of 1-64 rows, which the first one computes alone."""
+    items = lone = steps = lone_steps = 0
+    for L in lengths:
+        for t in range(-(-L // TILE_ROWS)):
+            alone = L - t * TILE_ROWS <= TILE_ROWS // 2
+            items, lone = items + 1, lone + alone
+            steps, lone_steps = steps + 2 * (t + 1), lone_steps + alone * (t + 1)
+    return lone / items, lone_steps / steps
 
 
 def forward_items(lengths, heads, tail):
@@ -169,6 +184,9 @@ def main(argv):
         items = forward_items(packed_lengths(T, k), heads, tail)
         cells = ["%s %.3f (%.3f)" % ((p,) + finish(items, blocks, p)) for p in ("after-next", "next", "at-end")]
         print(f"T={T} NH={heads}: {len(items)} items; " + "; ".join(cells))
+        lone_items, lone_steps = lone_warpgroup_share(packed_lengths(T, k))
+        print(f"  one warpgroup alone: {100 * lone_items:.1f}% of the items, {100 * lone_steps:.1f}% of the "
+              "warpgroup kv steps idle")
     return 0
 
 
