@@ -58,7 +58,12 @@
  * ordered heaviest tile first (most kv tiles to visit) so the long tiles do
  * not form a tail. The host only computes an upper bound on the table size:
  * no host sync, no allocation; everything lives in the caller's workspace,
- * and every layer's forward and backward reuse the same tables.
+ * and every layer's forward and backward reuse the same tables. On the sm90
+ * path the forward is a persistent grid instead, one block per SM claiming
+ * (tile, head) items from a counter, head-major, with the last heads' items
+ * merged heaviest first so that no heavy tile starts last; the backward's
+ * one launch puts every kv row before every dq row, its longer blocks first.
+ * dev/cuda/attention_schedule_model.py models both on the benchmark's rows.
  *
  * Backward. P is recomputed from the saved lse (P = exp(S - lse)); with
  * D_i = rowsum(dO_i * O_i) (a small pre-kernel) the gradients are
