@@ -156,8 +156,9 @@ $(BUILD)/test/%: test/%.c $(wildcard llmc/*.h test/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(CPU_LIBS) -o $@
 
-# train_gpt.cu too: test_train_gpt.cu includes it (TESTING) for train_step
-$(BUILD)/test/%: test/%.cu train_gpt.cu $(wildcard llmc/*.h llmc/*.cuh test/*.h test/*.cuh)
+# train_gpt.cu too: test_train_gpt.cu includes it (TESTING) for train_step; dev/cuda/*.h:
+# test_attention runs the cases of dev/cuda/attention_check.h
+$(BUILD)/test/%: test/%.cu train_gpt.cu $(wildcard llmc/*.h llmc/*.cuh test/*.h test/*.cuh dev/cuda/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -Itest $< $(NVCC_LIBS) -o $@
 

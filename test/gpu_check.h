@@ -134,26 +134,48 @@ static inline int device_bytes_equal(const void *a, const void *b, size_t bytes)
     return memcmp(x.data(), y.data(), bytes) == 0;
 }
 
-/* Median milliseconds of one call of fn() over `reps` timed calls, after 3 warm-up calls. */
-template <typename F>
-static float time_ms(F fn, int reps)
-{
+/* Times single calls on the default stream with a pair of CUDA events. */
+struct CallTimer {
     cudaEvent_t start, stop;
-    cudaCheck(cudaEventCreate(&start));
-    cudaCheck(cudaEventCreate(&stop));
-    for (int i = 0; i < 3; i++) fn();
-    std::vector<float> ms(reps);
-    for (int i = 0; i < reps; i++) {
+    CallTimer()
+    {
+        cudaCheck(cudaEventCreate(&start));
+        cudaCheck(cudaEventCreate(&stop));
+    }
+    ~CallTimer()
+    {
+        cudaCheck(cudaEventDestroy(start));
+        cudaCheck(cudaEventDestroy(stop));
+    }
+    /* milliseconds the card spent on fn(), waited for */
+    template <typename F>
+    float time(F &&fn)
+    {
         cudaCheck(cudaEventRecord(start));
         fn();
         cudaCheck(cudaEventRecord(stop));
         cudaCheck(cudaEventSynchronize(stop));
-        cudaCheck(cudaEventElapsedTime(&ms[i], start, stop));
+        float ms;
+        cudaCheck(cudaEventElapsedTime(&ms, start, stop));
+        return ms;
     }
-    cudaCheck(cudaEventDestroy(start));
-    cudaCheck(cudaEventDestroy(stop));
+};
+
+static float median_ms(std::vector<float> ms)
+{
     std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
+    return ms[ms.size() / 2];
+}
+
+/* Median milliseconds of one call of fn() over `reps` timed calls, after 3 warm-up calls. */
+template <typename F>
+static float time_ms(F fn, int reps)
+{
+    CallTimer timer;
+    for (int i = 0; i < 3; i++) fn();
+    std::vector<float> ms(reps);
+    for (int i = 0; i < reps; i++) ms[i] = timer.time(fn);
+    return median_ms(ms);
 }
 
 /* Median milliseconds of one call of each fns[k]() over `reps` rounds, after 3 warm-up rounds. A round
@@ -165,29 +187,18 @@ static float time_ms(F fn, int reps)
    follows a call of itself (its caches as warm as in a loop). */
 static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps)
 {
-    cudaEvent_t start, stop;
-    cudaCheck(cudaEventCreate(&start));
-    cudaCheck(cudaEventCreate(&stop));
+    CallTimer timer;
     for (int i = 0; i < 3; i++)
         for (const auto &fn : fns) fn();
     std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
     for (int i = 0; i < reps; i++) {
         for (size_t k = 0; k < fns.size(); k++) {
             fns[k]();
-            cudaCheck(cudaEventRecord(start));
-            fns[k]();
-            cudaCheck(cudaEventRecord(stop));
-            cudaCheck(cudaEventSynchronize(stop));
-            cudaCheck(cudaEventElapsedTime(&ms[k][i], start, stop));
+            ms[k][i] = timer.time(fns[k]);
         }
     }
-    cudaCheck(cudaEventDestroy(start));
-    cudaCheck(cudaEventDestroy(stop));
     std::vector<float> medians;
-    for (auto &m : ms) {
-        std::sort(m.begin(), m.end());
-        medians.push_back(m[reps / 2]);
-    }
+    for (const auto &m : ms) medians.push_back(median_ms(m));
     return medians;
 }
 

@@ -265,6 +265,12 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
     cases.push_back({"packed off by one gqa 8:1 hd128", off_by_one_packed, 8, 1, 128});
     cases.push_back({"off by one gqa 4:1 hd128", off_by_one_packed, 8, 2, 128});
     cases.push_back({"tiny docs gqa 8:1 hd64", tiny, 8, 1, 64});
+    /* The sm90 forward's split items: a document's last tile of 1 to 64 rows
+       (1 to 64 / G tokens packed), after 1 to 4 whole kv tiles (the second
+       warpgroup takes every other one: as many as the first, or one fewer) */
+    const std::vector<int> split_tiles = {129, 192, 257, 320, 385, 448, 513, 1, 64, 600};
+    cases.push_back({"split tiles hd64", split_tiles, 2, 2, 64});
+    cases.push_back({"split tiles gqa 4:1 hd128", split_tiles, 8, 2, 128});
     cases.push_back({"one segment of 1500 gqa 8:1 hd128", {1500}, 8, 1, 128});
     cases.push_back({"one segment of 8192 hd64", {8192}, 1, 1, 64});
     /* q, k, v of standard deviation 3 (scaled scores of deviation 9 instead
@@ -274,6 +280,7 @@ static std::vector<AttnCase> attn_cases(Rng *rng)
        happens, so its conditional O rescale is taken both ways */
     cases.push_back({"sharp scores hd128", {1000, 37, 300}, 2, 2, 128, 3.0f});
     cases.push_back({"sharp scores gqa 4:1 hd64", {1000, 37, 300}, 8, 2, 64, 3.0f});
+    cases.push_back({"split tiles sharp scores hd128", split_tiles, 2, 2, 128, 3.0f});
     return cases;
 }
 
