@@ -8,12 +8,14 @@
  *   so the CPU reference sees the very inputs the kernel sees), upload and
  *   download of bf16 / fp32 / int buffers, NaN-poisoned device outputs,
  *   check_device_close (norm-relative error; NaN never passes, see test.h),
- *   and time_ms (median time of one call, CUDA events).
+ *   time_ms (median time of one call, CUDA events) and time_ms_interleaved
+ *   (several calls in rounds, on a card warmed to its clock under load).
  */
 #ifndef PACKLM_GPU_CHECK_H
 #define PACKLM_GPU_CHECK_H
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <stdint.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 
 #include "cuda_common.h"
 #include "rand.h"
+#include "sm_clock.h"
 #include "test.h"
 
 /* fp32 -> nearest bf16 (ties to even), as __float2bfloat16 does, returned as fp32. */
@@ -178,18 +181,28 @@ static float time_ms(F fn, int reps)
     return median_ms(ms);
 }
 
-/* Median milliseconds of one call of each fns[k]() over `reps` rounds, after 3 warm-up rounds. A round
-   calls every function twice in a row, in order, and times the second call, so they all run under the
-   same clock (under a power cap the card's clock drifts over a benchmark, and timing one function's
-   reps after another's would charge that drift to whichever ran last). The first call of a pair is
-   still running on the card while the host launches the second, so the host's launch time is not
-   counted (as in a training step, where the host runs ahead of the card), and each timed call
-   follows a call of itself (its caches as warm as in a loop). */
-static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps)
+/* Median milliseconds of one call of each fns[k]() over `reps` rounds. A round calls every function
+   twice in a row, in order, and times the second call, so they all run under the same clock (under a
+   power cap the card's clock drifts over a benchmark, and timing one function's reps after another's
+   would charge that drift to whichever ran last). The first call of a pair is still running on the
+   card while the host launches the second, so the host's launch time is not counted (as in a training
+   step, where the host runs ahead of the card), and each timed call follows a call of itself (its
+   caches as warm as in a loop).
+   Before the timed rounds: 3 untimed rounds, and more until `warm_seconds` of them have run, so that
+   the card has left the top clock it holds for a moment after an idle spell and runs at the clock it
+   keeps under load (sm_clock.h), as in a training run. When `mean_sm_mhz` is given, it
+   receives the mean SM clock over the timed rounds (0: unknown). */
+static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps,
+                                              double warm_seconds = 0.0, float *mean_sm_mhz = nullptr)
 {
     CallTimer timer;
-    for (int i = 0; i < 3; i++)
+    const auto warm_until = std::chrono::steady_clock::now() + std::chrono::duration<double>(warm_seconds);
+    for (int i = 0; i < 3 || std::chrono::steady_clock::now() < warm_until; i++) {
         for (const auto &fn : fns) fn();
+        cudaCheck(cudaDeviceSynchronize()); /* the host waits for the card: the time is the card's */
+    }
+    SmClockSampler clock;
+    if (mean_sm_mhz) clock.start();
     std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
     for (int i = 0; i < reps; i++) {
         for (size_t k = 0; k < fns.size(); k++) {
@@ -197,6 +210,7 @@ static std::vector<float> time_ms_interleaved(const std::vector<std::function<vo
             ms[k][i] = timer.time(fns[k]);
         }
     }
+    if (mean_sm_mhz) *mean_sm_mhz = clock.stop();
     std::vector<float> medians;
     for (const auto &m : ms) medians.push_back(median_ms(m));
     return medians;

@@ -396,6 +396,10 @@ static const AttnBenchShape attn_bench_shapes[] = {
 #define ATTN_BENCH_SHAPES ((int)(sizeof(attn_bench_shapes) / sizeof(attn_bench_shapes[0])))
 #define ATTN_BENCH_TOKENS 32768
 #define ATTN_BENCH_LENGTH_SEED 20261125
+/* seconds of untimed rounds before each shape's timed ones (time_ms_interleaved): the card then runs
+   at the clock it keeps under load, not the top clock of its first moments after setup (2 s of load
+   took an H200 from 1980 to ~1500 MHz: dev/notes/attention.md, 2026-12-03) */
+#define ATTN_BENCH_WARM_SECONDS 2.0
 
 /* Times our forward (and backward, forward+backward when `backward`) on each
    benchmark shape (or only shape `only_shape`) on each of `paths` (none:
@@ -405,8 +409,9 @@ static const AttnBenchShape attn_bench_shapes[] = {
    ATTN_BENCH_LENGTH_SEED), not from `rng`, so runs and builds compare on the
    same work. When `report` is not NULL, writes per shape
    "shape T NH HD N S", "lengths ...", and per path
-   "ours PATH FWD_MS BWD_MS FWDBWD_MS" for dev/cuda/bench_attention_peer.py,
-   which times the PyTorch peers on the same packed lengths. */
+   "ours PATH FWD_MS BWD_MS FWDBWD_MS SM_MHZ" for dev/cuda/bench_attention_peer.py,
+   which times the PyTorch peers on the same packed lengths. Each row also
+   gives the mean SM clock over its timed rounds (sm_clock.h; "-": unknown). */
 static void attn_benchmark(int backward, int only_shape /* -1: all */, int group, uint64_t length_seed,
                            Rng *rng, FILE *report, std::vector<AttentionPath> paths = {})
 {
@@ -414,10 +419,11 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 rounds (each runs fwd, "
-           "bwd and f+b twice, timing the second), TFLOP/s over attended pairs\n",
-           prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed);
-    printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
-           "bwd TF/s", "f+b ms", "f+b TF/s");
+           "bwd and f+b twice, timing the second) after %.0f s of untimed rounds, TFLOP/s over attended pairs, "
+           "mean SM clock of the timed rounds\n",
+           prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed, ATTN_BENCH_WARM_SECONDS);
+    printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s %6s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
+           "bwd TF/s", "f+b ms", "f+b TF/s", "MHz");
     for (int si = 0; si < ATTN_BENCH_SHAPES; si++) {
         if (only_shape >= 0 && si != only_shape) continue;
         const AttnBenchShape &shape = attn_bench_shapes[si];
@@ -447,13 +453,18 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
                 calls.push_back([&] { attn_run_backward(p); });
                 calls.push_back([&] { attn_run_forward(p); attn_run_backward(p); });
             }
-            const std::vector<float> ms = time_ms_interleaved(calls, 20);
+            float mhz = 0.0f;
+            const std::vector<float> ms = time_ms_interleaved(calls, 20, ATTN_BENCH_WARM_SECONDS, &mhz);
             const double fwd = ms[0], bwd = backward ? ms[1] : 0.0, both = backward ? ms[2] : 0.0;
             printf("%-31s %-5s %6d %9.3f %9.1f", label, attention_path_name(path), p.S, fwd, flops / fwd * 1e-9);
             if (backward)
                 printf(" %9.3f %9.1f %9.3f %9.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);
-            printf("\n");
-            if (report) fprintf(report, "ours %s %.5f %.5f %.5f\n", attention_path_name(path), fwd, bwd, both);
+            if (mhz > 0.0f)
+                printf(" %6.0f\n", mhz);
+            else
+                printf(" %6s\n", "-");
+            if (report)
+                fprintf(report, "ours %s %.5f %.5f %.5f %.0f\n", attention_path_name(path), fwd, bwd, both, mhz);
         }
         attn_problem_free(p);
     }

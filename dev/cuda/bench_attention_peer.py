@@ -16,13 +16,21 @@ Times on the same lengths, q/k/v of shape (N, NH, HD) bf16:
           sdpa-effic); the comparison line uses the fastest.
 TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward (for sdpa
 its own pairs, N/T * T(T+1)/2 per head), 2.5x that backward. Medians of 20
-rounds after warm-up; a round calls forward, backward and forward+backward
-twice each and times the second call (CUDA events), as our benchmark does.
+rounds after 2 s of untimed ones (the card then runs at the clock it keeps
+under load); a round calls forward, backward and forward+backward twice each
+and times the second call (CUDA events), as our benchmark does. The MHz
+column is the mean SM clock over the timed rounds (NVML; "-": unknown), ours
+as the report gives it.
 
 usage: bench_attention_peer.py REPORT
 """
+import ctypes
 import inspect
 import sys
+import threading
+import time
+
+WARM_SECONDS = 2.0  # as ATTN_BENCH_WARM_SECONDS in dev/cuda/attention_check.h
 
 
 def read_report(path):
@@ -44,9 +52,9 @@ def read_report(path):
             elif key == "lengths" and cur is not None:
                 cur["lengths"] = list(map(int, vals))
             elif key == "ours" and cur is not None:
-                if len(vals) != 4:
-                    raise ValueError("'ours' needs a path and 3 timings")
-                cur.setdefault("ours", {})[vals[0]] = tuple(map(float, vals[1:]))
+                if len(vals) != 5:
+                    raise ValueError("'ours' needs a path, 3 timings and the SM clock")
+                cur.setdefault("ours", {})[vals[0]] = (tuple(map(float, vals[1:4])), float(vals[4]))
             else:
                 raise ValueError(f"unexpected line starting with '{key}'")
         except ValueError as e:
@@ -59,39 +67,91 @@ def read_report(path):
     return shapes
 
 
-def medians_ms(fns, warmup=3, reps=20):
-    """Median ms of each fn over `reps` rounds; a round calls every fn twice in a row, in order, and times
-    the second call, so all of them run under the same clock, Python's launch time hides behind the
-    first call's GPU work (as in a training step), and each timed call follows a call of itself (as
-    time_ms_interleaved in test/gpu_check.h does for ours)."""
+class SmClock:
+    """The card's mean SM clock in MHz over a stretch of time, read through NVML (the driver's library,
+    opened with ctypes) every 5 ms on a thread, as test/sm_clock.h does for ours; 0 when unknown."""
+
+    def __init__(self, bus_id):
+        """bus_id: the card's PCI address as NVML takes it ("" when unknown: no clock)."""
+        self.read = None
+        if not bus_id:
+            return
+        try:
+            nvml = ctypes.CDLL("libnvidia-ml.so.1")
+            device = ctypes.c_void_p()
+            if nvml.nvmlInit_v2() == 0 and nvml.nvmlDeviceGetHandleByPciBusId_v2(
+                    bus_id.encode(), ctypes.byref(device)) == 0:
+                mhz = ctypes.c_uint()
+
+                def read():
+                    ok = nvml.nvmlDeviceGetClockInfo(device, 1, ctypes.byref(mhz)) == 0  # 1: NVML_CLOCK_SM
+                    return mhz.value if ok else 0
+                self.read = read
+        except OSError:
+            pass
+
+    def mean_mhz_during(self, work):
+        """Runs work() while sampling; returns the mean clock (0: unknown)."""
+        samples, running = [], [True]
+
+        def sample():
+            while running[0]:
+                mhz = self.read() if self.read else 0
+                if mhz:
+                    samples.append(mhz)
+                time.sleep(0.005)
+        thread = threading.Thread(target=sample)
+        thread.start()
+        try:
+            work()
+        finally:
+            running[0] = False
+            thread.join()
+        return sum(samples) / len(samples) if samples else 0.0
+
+
+def medians_ms(fns, clock, warmup=3, reps=20):
+    """Median ms of each fn over `reps` rounds and the mean SM clock over them; a round calls every fn twice
+    in a row, in order, and times the second call, so all of them run under the same clock, Python's
+    launch time hides behind the first call's GPU work (as in a training step), and each timed call
+    follows a call of itself (as time_ms_interleaved in test/gpu_check.h does for ours). Before them,
+    `warmup` untimed rounds and more until WARM_SECONDS have passed."""
     import torch
-    for _ in range(warmup):
+    warm_until = time.monotonic() + WARM_SECONDS
+    rounds = 0
+    while rounds < warmup or time.monotonic() < warm_until:
         for fn in fns:
             fn()
+        torch.cuda.synchronize()
+        rounds += 1
     times = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, t in zip(fns, times):
-            fn()
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            t.append(start.elapsed_time(stop))
-    return [sorted(t)[reps // 2] for t in times]
+
+    def timed_rounds():
+        for _ in range(reps):
+            for fn, t in zip(fns, times):
+                fn()
+                start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                stop.record()
+                stop.synchronize()
+                t.append(start.elapsed_time(stop))
+    mhz = clock.mean_mhz_during(timed_rounds)
+    return [sorted(t)[reps // 2] for t in times], mhz
 
 
-def time_impl(attn, q, k, v, dout):
-    """fwd, bwd, fwd+bwd medians (ms) of attn(q, k, v) -> (N, NH, HD)."""
+def time_impl(attn, q, k, v, dout, clock):
+    """(fwd, bwd, fwd+bwd medians in ms, mean SM clock) of attn(q, k, v) -> (N, NH, HD)."""
     import torch
 
     def fwd():
         return attn(q, k, v)
 
     out = fwd()
-    return tuple(medians_ms([fwd,
-                             lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True),
-                             lambda: torch.autograd.grad(fwd(), (q, k, v), dout)]))
+    ms, mhz = medians_ms([fwd,
+                          lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True),
+                          lambda: torch.autograd.grad(fwd(), (q, k, v), dout)], clock)
+    return tuple(ms), mhz
 
 
 def main():
@@ -112,6 +172,9 @@ def main():
     flex = torch.compile(flex_attention, dynamic=False)
     dev = torch.device("cuda")
     card = torch.cuda.get_device_name(0)
+    props = torch.cuda.get_device_properties(0)
+    pci = [getattr(props, f"pci_{part}_id", None) for part in ("domain", "bus", "device")]
+    clock = SmClock("%x:%x:%x.0" % tuple(pci) if None not in pci else "")
     rows = []
     for s in shapes:
         N, NH, HD = s["N"], s["NH"], s["HD"]
@@ -149,31 +212,31 @@ def main():
 
         causal = all(L == T for L in s["lengths"])
         label = f"T={T} NH={NH} HD={HD}" + (" causal" if causal else "")
-        results = {f"ours {path}": (flops, t) for path, t in sorted(s["ours"].items(), reverse=True)}
-        results["flex"] = (flops, time_impl(flex_attn, q, k, v, dout))
-        results["varlen"] = (flops, time_impl(varlen_attn, q, k, v, dout))
+        results = {f"ours {path}": (flops, t, mhz) for path, (t, mhz) in sorted(s["ours"].items(), reverse=True)}
+        results["flex"] = (flops, *time_impl(flex_attn, q, k, v, dout, clock))
+        results["varlen"] = (flops, *time_impl(varlen_attn, q, k, v, dout, clock))
         if N % T == 0:
             for name, backend in sdpa_backends:
                 try:
                     with sdpa_kernel(backend):
-                        results[name] = (dense_flops, time_impl(sdpa_attn, q, k, v, dout))
+                        results[name] = (dense_flops, *time_impl(sdpa_attn, q, k, v, dout, clock))
                 except RuntimeError as e:  # the backend does not take these inputs on this card
                     print(f"{label}: {name} not run: {str(e).splitlines()[0][:100]}")
         rows.append((label, causal, results))
 
     print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T"
           " ('causal': one segment per row); medians; TFLOP/s over attended pairs (sdpa: dense causal over"
-          " whole rows, no document mask)")
+          " whole rows, no document mask); MHz: mean SM clock of the timed rounds")
     print(f"{'shape':<29} {'impl':<11} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
-          f"{'f+b TF':>7}")
+          f"{'f+b TF':>7} {'MHz':>5}")
     for label, causal, results in rows:
-        for name, (flops, (f, b, fb)) in results.items():
+        for name, (flops, (f, b, fb), mhz) in results.items():
             print(f"{label:<29} {name:<11} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
-                  f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f}")
-        ours = min(t[2] for name, (_, t) in results.items() if name.startswith("ours"))
+                  f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f} {f'{mhz:.0f}' if mhz else '-':>5}")
+        ours = min(t[2] for name, (_, t, _) in results.items() if name.startswith("ours"))
         best_peer = min(results["flex"][1][2], results["varlen"][1][2])
         print(f"{label:<29} ours (faster path) fwd+bwd vs faster of varlen/flex: {best_peer / ours:.2f}x")
-        sdpa = [(t[2], name) for name, (_, t) in results.items() if name.startswith("sdpa")]
+        sdpa = [(t[2], name) for name, (_, t, _) in results.items() if name.startswith("sdpa")]
         if causal and sdpa:
             fastest, name = min(sdpa)
             print(f"{label:<29} ours (faster path) fwd+bwd vs dense causal sdpa ({name}, its fastest backend), "
