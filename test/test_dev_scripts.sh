@@ -6,6 +6,7 @@
 #   - the scripts that take -h / --help print their usage block and exit 0,
 #   - attention_schedule_model.py: the benchmark's packed lengths, one block at the even split,
 #     the claim policies' recorded finish, bad arguments refused,
+#   - bench_attention_peer.py: a report without our SM clock, and a missing report, refused,
 #   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name,
 #     run_trainer_checks.sh an unknown part, and
 #     parity.sh an odd ROWS, with an error naming it, before building or
@@ -32,7 +33,7 @@ done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
     dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh \
-    dev/run_trainer_checks.sh dev/cuda/attention_schedule_model.py; do
+    dev/run_trainer_checks.sh dev/cuda/attention_schedule_model.py dev/cuda/bench_attention_peer.py; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
 
@@ -55,6 +56,15 @@ expect schedule_model_backward 0 'T=8192 NH=32 G=4: 21520 blocks on 264 slots; k
     $m --backward
 expect schedule_model_bad_blocks 1 'error: --blocks takes a positive count' $m --blocks 0
 expect schedule_model_bad_shape 1 'error: --lengths takes one of' $m --lengths 4096
+
+# the peer benchmark's report reader (bench_attention_peer.py; torch is imported only after it): a
+# report of the format before 2026-12-03 (no SM clock on the 'ours' line) and a missing file are
+# refused with the file (and line) named
+b=dev/cuda/bench_attention_peer.py
+printf 'shape 1024 12 64 3 2\nlengths 1 2\nours sm90 0.1 0.2 0.3\n' >"$TMP/old_report.txt"
+expect peer_report_no_clock 1 "error: $TMP/old_report.txt:3: 'ours' needs a path, 3 timings and the SM clock" \
+    python3 $b "$TMP/old_report.txt"
+expect peer_report_missing 1 "error: cannot read report '$TMP/none.txt'" python3 $b "$TMP/none.txt"
 
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"
 expect parity_odd_rows 1 "ROWS must be even" env ROWS=3 MODELS=gpt2 dev/reference/parity.sh "$TMP/parity"
