@@ -35,18 +35,20 @@ if [ ! -e $synth/synth_val_000000.bin ]; then
 fi
 data="-i $synth/synth_train_*.bin -j $synth/synth_val_*.bin"
 
-# bench NAME FLAGS...: a short run; one row of medians over the step lines after the first two,
-# with the model's GPU memory, the card's memory in use at the end, and what -r saved
+# bench NAME FLAGS...: a run long enough for 2 s of warm-up and 5 or more steps after it; one row of
+# the median step after the warm-up (dev/median_step.sh: at the clock the card keeps under load), with
+# the model's GPU memory, the card's memory in use at the end, and what -r saved
 bench_header() {
     printf "%-44s %10s %8s %7s %9s %9s %8s\n" workload tokens/s ms/step MFU "model GiB" "card GiB" "-r saves" | tee -a "$table"
 }
 bench() {
     ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1 || { echo "$1 failed" | tee -a "$table"; tail -3 "$OUT/bench_$1.log"; return; }
     local median_line ms tok mfu model card saved
-    # the step line of median time (of an even count, the faster middle one): its ms, tokens/s
-    # and MFU belong to the same step
-    median_line=$(grep -E "^step +[0-9]+/" "$OUT/bench_$1.log" | tail -n +3 |
-        awk -F'|' '{print $5+0 "\t" $0}' | sort -g | awk '{line[NR]=$0} END {print line[int((NR+1)/2)]}')
+    if ! median_line=$(dev/median_step.sh "$OUT/bench_$1.log"); then
+        echo "$1: fewer than 5 steps after the 2 s warm-up (dev/median_step.sh): raise its -x" | tee -a "$table"
+        status=1
+        return
+    fi
     ms=$(echo "$median_line" | awk -F'|' '{print $5+0}')
     tok=$(echo "$median_line" | awk -F'|' '{print $6+0}')
     mfu=$(echo "$median_line" | sed 's/.*MFU \([^ ]*\).*/\1/')
@@ -129,24 +131,24 @@ bench)
             for path in sm90 sm80; do bench "$1_${path}_$round" "${@:2}" --attention $path; done
         done
     }
-    bench_both_paths gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 20
-    bench_both_paths llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 14
-    bench_both_paths llama1B_NH16_NKV4_T8192_B2_docmask -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 12
-    bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 12 --doc-mask 0
-    bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 8
+    bench_both_paths gpt2_124M_T1024_B32_docmask -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 60
+    bench_both_paths llama1B_T2048_B8_docmask -e llama:1B -b 8 -t 2048 -d 16384 -x 24
+    bench_both_paths llama1B_NH16_NKV4_T8192_B2_docmask -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 24
+    bench gpt2_124M_T1024_B32_causal -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 60 --doc-mask 0
+    bench gpt2_124M_T1024_B64_docmask -e gpt2:d12 -b 64 -t 1024 -d 65536 -x 36
     ;;
 recompute)
     # -r 1 recomputes the GELU / SwiGLU input in the backward, -r 2 also the norms
     bench_header
-    for r in 0 1 2; do bench "gpt2_124M_T1024_B32_docmask_r$r" -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 10 -r $r; done
-    for r in 0 2; do bench "llama1B_T2048_B8_docmask_r$r" -e llama:1B -b 8 -t 2048 -d 16384 -x 8 -r $r; done
+    for r in 0 1 2; do bench "gpt2_124M_T1024_B32_docmask_r$r" -e gpt2:d12 -b 32 -t 1024 -d 32768 -x 60 -r $r; done
+    for r in 0 2; do bench "llama1B_T2048_B8_docmask_r$r" -e llama:1B -b 8 -t 2048 -d 16384 -x 24 -r $r; done
     ;;
 longctx)
     # T=8192 on one card: rows of one 8192-token sequence each (plain causal), head dim 64 and 128
     bench_header
-    bench llama1B_T8192_B2_causal_r0 -e llama:1B -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0
-    bench llama1B_NH16_NKV4_T8192_B2_causal_r0 -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0
-    bench llama1B_T8192_B2_causal_r2 -e llama:1B -b 2 -t 8192 -d 16384 -x 6 --doc-mask 0 -r 2
+    bench llama1B_T8192_B2_causal_r0 -e llama:1B -b 2 -t 8192 -d 16384 -x 18 --doc-mask 0
+    bench llama1B_NH16_NKV4_T8192_B2_causal_r0 -e llama:1B,NH=16,NKV=4 -b 2 -t 8192 -d 16384 -x 18 --doc-mask 0
+    bench llama1B_T8192_B2_causal_r2 -e llama:1B -b 2 -t 8192 -d 16384 -x 18 --doc-mask 0 -r 2
     ;;
 profile)
     # GEMM TFLOP of one step = 6 x matmul parameters x tokens:

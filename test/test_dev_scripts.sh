@@ -7,6 +7,7 @@
 #   - attention_schedule_model.py: the benchmark's packed lengths, one block at the even split,
 #     the claim policies' recorded finish, bad arguments refused,
 #   - bench_attention_peer.py: a report without our SM clock, and a missing report, refused,
+#   - median_step.sh: the median step after the warm-up, without it, too short a run, bad input,
 #   - parity.sh and run_curves.sh refuse an unknown MODELS / RUNS name,
 #     run_trainer_checks.sh an unknown part, and
 #     parity.sh an odd ROWS, with an error naming it, before building or
@@ -33,7 +34,8 @@ done
 
 for f in dev/reference/parity.sh dev/reference/run_device.sh dev/curves/run_curves.sh dev/bench_train.sh \
     dev/data/build_linux_docs_corpus.sh dev/profile_step.sh dev/pack_logs.sh dev/cuda/run_attention.sh \
-    dev/run_trainer_checks.sh dev/cuda/attention_schedule_model.py dev/cuda/bench_attention_peer.py; do
+    dev/run_trainer_checks.sh dev/cuda/attention_schedule_model.py dev/cuda/bench_attention_peer.py \
+    dev/median_step.sh; do
     expect "help_${f//\//_}" 0 'usage:' "$f" --help
 done
 
@@ -56,6 +58,24 @@ expect schedule_model_backward 0 'T=8192 NH=32 G=4: 21520 blocks on 264 slots; k
     $m --backward
 expect schedule_model_bad_blocks 1 'error: --blocks takes a positive count' $m --blocks 0
 expect schedule_model_bad_shape 1 'error: --lengths takes one of' $m --lengths 4096
+
+# median_step.sh (run_trainer_checks.sh's rows): two start-up steps of 1.5 s and 0.9 s, 50 steps of
+# 40 ms (the 2 s warm-up), then 9 of 60 ms: the median after the warm-up is a 60 ms step; with no
+# warm-up a 40 ms one; with a warm-up longer than the run, nothing (exit 1); a missing log or a bad
+# WARM_MS refused
+{
+    echo "model gpt2:d12"
+    i=0
+    for ms in 1500 900 $(printf '40 %.0s' $(seq 50)) $(printf '60 %.0s' $(seq 9)); do
+        i=$((i + 1))
+        echo "step $i/61 | loss 5.0 | lr 3e-04 | norm 0.5 | $ms.0 ms | $((32768000 / ms)) tok/s | MFU 40.0% | ETA 0m01s"
+    done
+} >"$TMP/train.log"
+expect median_step_after_warmup 0 '^step (5[3-9]|6[01])/61 .*\| 60\.0 ms \| 546133 tok/s' dev/median_step.sh "$TMP/train.log"
+expect median_step_no_warmup 0 '^step ([3-9]|[1-4][0-9]|5[0-2])/61 .*\| 40\.0 ms' dev/median_step.sh "$TMP/train.log" 0
+expect median_step_too_few 1 '^$' dev/median_step.sh "$TMP/train.log" 100000
+expect median_step_missing 2 "median_step: cannot read '$TMP/none.log'" dev/median_step.sh "$TMP/none.log"
+expect median_step_bad_warm 2 'WARM_MS must be a whole number' dev/median_step.sh "$TMP/train.log" 2s
 
 # the peer benchmark's report reader (bench_attention_peer.py; torch is imported only after it): a
 # report of the format before 2026-12-03 (no SM clock on the 'ours' line) and a missing file are
