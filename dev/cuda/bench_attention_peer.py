@@ -92,20 +92,19 @@ class SmClock:
 
     def mean_mhz_during(self, work):
         """Runs work() while sampling; returns the mean clock (0: unknown)."""
-        samples, running = [], [True]
+        samples, done = [], threading.Event()
 
         def sample():
-            while running[0]:
+            while not done.wait(0.005):
                 mhz = self.read() if self.read else 0
                 if mhz:
                     samples.append(mhz)
-                time.sleep(0.005)
         thread = threading.Thread(target=sample)
         thread.start()
         try:
             work()
         finally:
-            running[0] = False
+            done.set()
             thread.join()
         return sum(samples) / len(samples) if samples else 0.0
 
