@@ -10,7 +10,10 @@
 # Synthetic data: dev/data/synth_shards.py (log-normal documents, median ~400,
 # mean ~650 tokens). train_gpt packs them (--packing chunk) and dumps its
 # micro-batches; the peer replays that dump, so both see the same batches.
-# tok/s: median over the steps after the first WARMUP of each. Peak memory:
+# tok/s: the median step after a warm-up: the first steps (ours 2, dev/median_step.sh;
+# the peer WARMUP, its compilation), then 2 s of steps (the peer: bench_peer.py
+# --warm-seconds 2), so that both sides are timed at the clock the card keeps
+# under load, not the top clock of its first moments. Peak memory:
 # the largest nvidia-smi "memory.used" during the run minus the value before
 # it, measured the same way for both.
 #
@@ -25,7 +28,7 @@
 set -uo pipefail
 case ${1:-} in -h | --help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
 OUT_DIR=${1:-build/bench}
-STEPS=${STEPS:-30}
+STEPS=${STEPS:-50}
 WARMUP=${WARMUP:-5}
 WORKLOADS=${WORKLOADS:-"gpt2-b32 gpt2-b64 llama1b"}
 mkdir -p "$OUT_DIR"
@@ -49,10 +52,11 @@ with_peak_memory() {
     return $rc
 }
 
-# median of the numbers before "tok/s" on train_gpt's step lines, skipping the first WARMUP
+# the tokens/s of train_gpt's median step after its warm-up (dev/median_step.sh; "n/a": too few steps)
 ours_tok_s() {
-    grep -E '^step +[0-9]+/' "$1" | sed -E 's/.*\| ([0-9.]+) tok\/s.*/\1/' | tail -n +$((WARMUP + 1)) |
-        sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "n/a"}'
+    local line
+    line=$(dev/median_step.sh "$1") || { echo n/a; return; }
+    echo "$line" | sed -E 's/.*\| ([0-9.]+) tok\/s.*/\1/'
 }
 
 row() { printf '%-10s | %12s | %12s | %9s | %13s | %13s\n' "$@"; }
@@ -74,7 +78,7 @@ for w in $WORKLOADS; do
     [ $rc -eq 0 ] || tail -n 5 "$OUT_DIR/$w.ours.log"
     echo "== $w: bench_peer.py"
     with_peak_memory python3 dev/reference/bench_peer.py --workload "$w" --batches "$OUT_DIR/$w.batches" \
-        --steps "$STEPS" --warmup "$WARMUP" >"$OUT_DIR/$w.peer.log" 2>&1
+        --steps "$STEPS" --warmup "$WARMUP" --warm-seconds 2 >"$OUT_DIR/$w.peer.log" 2>&1
     rc=$?
     peer_mib=$PEAK_MIB
     peer=$(awk '$1 == "RESULT" {print $4}' "$OUT_DIR/$w.peer.log")

@@ -37,12 +37,25 @@ data="-i $synth/synth_train_*.bin -j $synth/synth_val_*.bin"
 
 # bench NAME FLAGS...: a run long enough for 2 s of warm-up and 5 or more steps after it; one row of
 # the median step after the warm-up (dev/median_step.sh: at the clock the card keeps under load), with
-# the model's GPU memory, the card's memory in use at the end, and what -r saved
+# the model's GPU memory, the card's memory in use at the end, what -r saved, and the card's median
+# SM clock and power over the run's loaded samples (nvidia-smi every 200 ms, those above 200 W: the
+# steps, not the setup; "-" where nvidia-smi gives none)
+loaded_median() { # COLUMN FILE: median of a column of nvidia-smi's csv over the samples above 200 W ("-": none)
+    awk -F', *' -v col="$1" '$2 + 0 > 200 {printf "%d\n", $col}' "$2" | sort -n |
+        awk '{v[NR] = $1} END {print NR ? v[int((NR + 1) / 2)] : "-"}'
+}
 bench_header() {
-    printf "%-44s %10s %8s %7s %9s %9s %8s\n" workload tokens/s ms/step MFU "model GiB" "card GiB" "-r saves" | tee -a "$table"
+    printf "%-44s %10s %8s %7s %9s %9s %8s %5s %4s\n" workload tokens/s ms/step MFU "model GiB" "card GiB" "-r saves" \
+        MHz W | tee -a "$table"
 }
 bench() {
-    ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1 || { echo "$1 failed" | tee -a "$table"; tail -3 "$OUT/bench_$1.log"; return; }
+    nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 200 >"$OUT/bench_$1.smi" 2>/dev/null &
+    local sampler=$!
+    ./train_gpt $data -v 0 -s 0 -u 1 -l 3e-4 "${@:2}" >"$OUT/bench_$1.log" 2>&1
+    local rc=$?
+    kill $sampler 2>/dev/null
+    wait $sampler 2>/dev/null
+    [ $rc -eq 0 ] || { echo "$1 failed" | tee -a "$table"; tail -3 "$OUT/bench_$1.log"; return; }
     local median_line ms tok mfu model card saved
     if ! median_line=$(dev/median_step.sh "$OUT/bench_$1.log"); then
         echo "$1: fewer than 5 steps after the 2 s warm-up (dev/median_step.sh): raise its -x" | tee -a "$table"
@@ -55,7 +68,11 @@ bench() {
     model=$(sed -n 's/.*GPU memory: model \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
     card=$(sed -n 's/.*in use on the card \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
     saved=$(sed -n 's/.*-r [0-9] saves \([0-9.]*\) GiB.*/\1/p' "$OUT/bench_$1.log")
-    printf "%-44s %10.0f %8.1f %7s %9s %9s %8s\n" "$1" "$tok" "$ms" "$mfu" "$model" "$card" "${saved:--}" | tee -a "$table"
+    local mhz watts
+    mhz=$(loaded_median 1 "$OUT/bench_$1.smi")
+    watts=$(loaded_median 2 "$OUT/bench_$1.smi")
+    printf "%-44s %10.0f %8.1f %7s %9s %9s %8s %5s %4s\n" "$1" "$tok" "$ms" "$mfu" "$model" "$card" "${saved:--}" \
+        "$mhz" "$watts" | tee -a "$table"
 }
 
 for part in $parts; do

@@ -190,10 +190,10 @@ static float time_ms(F fn, int reps)
    caches as warm as in a loop).
    Before the timed rounds: 3 untimed rounds, and more until `warm_seconds` of them have run, so that
    the card has left the top clock it holds for a moment after an idle spell and runs at the clock it
-   keeps under load (sm_clock.h), as in a training run. When `mean_sm_mhz` is given, it
-   receives the mean SM clock over the timed rounds (0: unknown). */
+   keeps under load (sm_clock.h), as in a training run. When `card` is given, it receives the mean
+   SM clock and power over the timed rounds (0: unknown). */
 static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps,
-                                              double warm_seconds = 0.0, float *mean_sm_mhz = nullptr)
+                                              double warm_seconds = 0.0, CardReading *card = nullptr)
 {
     CallTimer timer;
     const auto warm_until = std::chrono::steady_clock::now() + std::chrono::duration<double>(warm_seconds);
@@ -201,8 +201,8 @@ static std::vector<float> time_ms_interleaved(const std::vector<std::function<vo
         for (const auto &fn : fns) fn();
         cudaCheck(cudaDeviceSynchronize()); /* the host waits for the card: the time is the card's */
     }
-    SmClockSampler clock;
-    if (mean_sm_mhz) clock.start();
+    CardSampler sampler;
+    if (card) sampler.start();
     std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
     for (int i = 0; i < reps; i++) {
         for (size_t k = 0; k < fns.size(); k++) {
@@ -210,7 +210,7 @@ static std::vector<float> time_ms_interleaved(const std::vector<std::function<vo
             ms[k][i] = timer.time(fns[k]);
         }
     }
-    if (mean_sm_mhz) *mean_sm_mhz = clock.stop();
+    if (card) *card = sampler.stop();
     std::vector<float> medians;
     for (const auto &m : ms) medians.push_back(median_ms(m));
     return medians;

@@ -77,13 +77,19 @@ expect median_step_too_few 1 '^$' dev/median_step.sh "$TMP/train.log" 100000
 expect median_step_missing 2 "median_step: cannot read '$TMP/none.log'" dev/median_step.sh "$TMP/none.log"
 expect median_step_bad_warm 2 'WARM_MS must be a whole number' dev/median_step.sh "$TMP/train.log" 2s
 
-# the peer benchmark's report reader (bench_attention_peer.py; torch is imported only after it): a
-# report of the format before 2026-12-03 (no SM clock on the 'ours' line) and a missing file are
-# refused with the file (and line) named
+# the peer benchmark's report reader (bench_attention_peer.py; torch is imported only after it):
+# reports of the formats before (no SM clock on the 'ours' line) and after the twelfth session of
+# 2026-12-03 (the clock, no power) and a missing file are refused with the file (and line) named
 b=dev/cuda/bench_attention_peer.py
 printf 'shape 1024 12 64 3 2\nlengths 1 2\nours sm90 0.1 0.2 0.3\n' >"$TMP/old_report.txt"
-expect peer_report_no_clock 1 "error: $TMP/old_report.txt:3: 'ours' needs a path, 3 timings and the SM clock" \
+expect peer_report_no_clock 1 "error: $TMP/old_report.txt:3: 'ours' needs a path, 3 timings, the SM clock and the power" \
     python3 $b "$TMP/old_report.txt"
+printf 'shape 1024 12 64 3 2\nlengths 1 2\nours sm90 0.1 0.2 0.3 1500\n' >"$TMP/clock_report.txt"
+expect peer_report_no_power 1 "error: $TMP/clock_report.txt:3: 'ours' needs a path, 3 timings, the SM clock and the power" \
+    python3 $b "$TMP/clock_report.txt"
+printf 'shape 1024 12 64 3 2\nlengths 1 1\nours sm90 0.1 0.2 0.3 1500 690\n' >"$TMP/short_report.txt"
+expect peer_report_bad_lengths 1 "error: $TMP/short_report.txt: shape T=1024 is incomplete or its lengths do not sum to N" \
+    python3 $b "$TMP/short_report.txt"
 expect peer_report_missing 1 "error: cannot read report '$TMP/none.txt'" python3 $b "$TMP/none.txt"
 
 expect parity_unknown_model 1 "unknown model 'gpt5'" env MODELS="gpt2 gpt5" dev/reference/parity.sh "$TMP/parity"

@@ -401,6 +401,15 @@ static const AttnBenchShape attn_bench_shapes[] = {
    took an H200 from 1980 to ~1500 MHz: dev/notes/attention.md, 2026-12-03) */
 #define ATTN_BENCH_WARM_SECONDS 2.0
 
+/* " %WIDTH.0f" of a card reading, or "-" in its place when it is unknown (0) */
+static void print_reading(float value, int width)
+{
+    if (value > 0.0f)
+        printf(" %*.0f", width, value);
+    else
+        printf(" %*s", width, "-");
+}
+
 /* Times our forward (and backward, forward+backward when `backward`) on each
    benchmark shape (or only shape `only_shape`) on each of `paths` (none:
    the path selected now) and prints a table. `group` query heads share each
@@ -409,9 +418,10 @@ static const AttnBenchShape attn_bench_shapes[] = {
    ATTN_BENCH_LENGTH_SEED), not from `rng`, so runs and builds compare on the
    same work. When `report` is not NULL, writes per shape
    "shape T NH HD N S", "lengths ...", and per path
-   "ours PATH FWD_MS BWD_MS FWDBWD_MS SM_MHZ" for dev/cuda/bench_attention_peer.py,
+   "ours PATH FWD_MS BWD_MS FWDBWD_MS SM_MHZ WATTS" for dev/cuda/bench_attention_peer.py,
    which times the PyTorch peers on the same packed lengths. Each row also
-   gives the mean SM clock over its timed rounds (sm_clock.h; "-": unknown). */
+   gives the mean SM clock and power over its timed rounds (sm_clock.h; "-":
+   unknown). */
 static void attn_benchmark(int backward, int only_shape /* -1: all */, int group, uint64_t length_seed,
                            Rng *rng, FILE *report, std::vector<AttentionPath> paths = {})
 {
@@ -420,10 +430,10 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 rounds (each runs fwd, "
            "bwd and f+b twice, timing the second) after %.0f s of untimed rounds, TFLOP/s over attended pairs, "
-           "mean SM clock of the timed rounds\n",
+           "mean SM clock and power of the timed rounds\n",
            prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed, ATTN_BENCH_WARM_SECONDS);
-    printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s %6s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s", "bwd ms",
-           "bwd TF/s", "f+b ms", "f+b TF/s", "MHz");
+    printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s %6s %5s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s",
+           "bwd ms", "bwd TF/s", "f+b ms", "f+b TF/s", "MHz", "W");
     for (int si = 0; si < ATTN_BENCH_SHAPES; si++) {
         if (only_shape >= 0 && si != only_shape) continue;
         const AttnBenchShape &shape = attn_bench_shapes[si];
@@ -453,18 +463,18 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
                 calls.push_back([&] { attn_run_backward(p); });
                 calls.push_back([&] { attn_run_forward(p); attn_run_backward(p); });
             }
-            float mhz = 0.0f;
-            const std::vector<float> ms = time_ms_interleaved(calls, 20, ATTN_BENCH_WARM_SECONDS, &mhz);
+            CardReading card;
+            const std::vector<float> ms = time_ms_interleaved(calls, 20, ATTN_BENCH_WARM_SECONDS, &card);
             const double fwd = ms[0], bwd = backward ? ms[1] : 0.0, both = backward ? ms[2] : 0.0;
             printf("%-31s %-5s %6d %9.3f %9.1f", label, attention_path_name(path), p.S, fwd, flops / fwd * 1e-9);
             if (backward)
                 printf(" %9.3f %9.1f %9.3f %9.1f", bwd, 2.5 * flops / bwd * 1e-9, both, 3.5 * flops / both * 1e-9);
-            if (mhz > 0.0f)
-                printf(" %6.0f\n", mhz);
-            else
-                printf(" %6s\n", "-");
+            print_reading(card.sm_mhz, 6);
+            print_reading(card.watts, 5);
+            printf("\n");
             if (report)
-                fprintf(report, "ours %s %.5f %.5f %.5f %.0f\n", attention_path_name(path), fwd, bwd, both, mhz);
+                fprintf(report, "ours %s %.5f %.5f %.5f %.0f %.0f\n", attention_path_name(path), fwd, bwd, both,
+                        card.sm_mhz, card.watts);
         }
         attn_problem_free(p);
     }

@@ -19,8 +19,9 @@ its own pairs, N/T * T(T+1)/2 per head), 2.5x that backward. Medians of 20
 rounds after 2 s of untimed ones (the card then runs at the clock it keeps
 under load); a round calls forward, backward and forward+backward twice each
 and times the second call (CUDA events), as our benchmark does. The MHz
-column is the mean SM clock over the timed rounds (NVML; "-": unknown), ours
-as the report gives it.
+and W columns are the mean SM clock and power over the timed rounds (NVML;
+"-": unknown), ours as the report gives them: a kernel that draws the card's
+power cap runs at the clock the cap leaves.
 
 usage: bench_attention_peer.py REPORT
 """
@@ -52,9 +53,9 @@ def read_report(path):
             elif key == "lengths" and cur is not None:
                 cur["lengths"] = list(map(int, vals))
             elif key == "ours" and cur is not None:
-                if len(vals) != 5:
-                    raise ValueError("'ours' needs a path, 3 timings and the SM clock")
-                cur.setdefault("ours", {})[vals[0]] = (tuple(map(float, vals[1:4])), float(vals[4]))
+                if len(vals) != 6:
+                    raise ValueError("'ours' needs a path, 3 timings, the SM clock and the power")
+                cur.setdefault("ours", {})[vals[0]] = (tuple(map(float, vals[1:4])), tuple(map(float, vals[4:6])))
             else:
                 raise ValueError(f"unexpected line starting with '{key}'")
         except ValueError as e:
@@ -67,13 +68,14 @@ def read_report(path):
     return shapes
 
 
-class SmClock:
+class CardSampler:
     """The card's mean SM clock in MHz over a stretch of time, read through NVML (the driver's library,
-    opened with ctypes) every 5 ms on a thread, as test/sm_clock.h does for ours; 0 when unknown."""
+    opened with ctypes) every 5 ms on a thread, and its mean power in W from NVML's energy counter, as
+    test/sm_clock.h does for ours; 0 when unknown."""
 
     def __init__(self, bus_id):
-        """bus_id: the card's PCI address as NVML takes it ("" when unknown: no clock)."""
-        self.read = None
+        """bus_id: the card's PCI address as NVML takes it ("" when unknown: no readings)."""
+        self.read = self.read_mj = None
         if not bus_id:
             return
         try:
@@ -81,18 +83,23 @@ class SmClock:
             device = ctypes.c_void_p()
             if nvml.nvmlInit_v2() == 0 and nvml.nvmlDeviceGetHandleByPciBusId_v2(
                     bus_id.encode(), ctypes.byref(device)) == 0:
-                mhz = ctypes.c_uint()
+                mhz, mj = ctypes.c_uint(), ctypes.c_ulonglong()
 
                 def read():
                     ok = nvml.nvmlDeviceGetClockInfo(device, 1, ctypes.byref(mhz)) == 0  # 1: NVML_CLOCK_SM
                     return mhz.value if ok else 0
-                self.read = read
+
+                def read_mj():
+                    ok = nvml.nvmlDeviceGetTotalEnergyConsumption(device, ctypes.byref(mj)) == 0
+                    return mj.value if ok else 0
+                self.read, self.read_mj = read, read_mj
         except OSError:
             pass
 
-    def mean_mhz_during(self, work):
-        """Runs work() while sampling; returns the mean clock (0: unknown)."""
+    def mean_during(self, work):
+        """Runs work() while sampling; returns the mean clock in MHz and power in W (0: unknown)."""
         samples, done = [], threading.Event()
+        start_mj, start_s = self.read_mj() if self.read_mj else 0, time.monotonic()
 
         def sample():
             while not done.wait(0.005):
@@ -104,13 +111,15 @@ class SmClock:
         try:
             work()
         finally:
+            stop_mj, stop_s = self.read_mj() if self.read_mj else 0, time.monotonic()
             done.set()
             thread.join()
-        return sum(samples) / len(samples) if samples else 0.0
+        watts = (stop_mj - start_mj) * 1e-3 / (stop_s - start_s) if start_mj and stop_mj > start_mj else 0.0
+        return (sum(samples) / len(samples) if samples else 0.0), watts
 
 
-def medians_ms(fns, clock, warmup=3, reps=20):
-    """Median ms of each fn over `reps` rounds and the mean SM clock over them; a round calls every fn twice
+def medians_ms(fns, card, warmup=3, reps=20):
+    """Median ms of each fn over `reps` rounds and the mean (SM clock, power) over them; a round calls every fn twice
     in a row, in order, and times the second call, so all of them run under the same clock, Python's
     launch time hides behind the first call's GPU work (as in a training step), and each timed call
     follows a call of itself (as time_ms_interleaved in test/gpu_check.h does for ours). Before them,
@@ -135,22 +144,22 @@ def medians_ms(fns, clock, warmup=3, reps=20):
                 stop.record()
                 stop.synchronize()
                 t.append(start.elapsed_time(stop))
-    mhz = clock.mean_mhz_during(timed_rounds)
-    return [sorted(t)[reps // 2] for t in times], mhz
+    reading = card.mean_during(timed_rounds)
+    return [sorted(t)[reps // 2] for t in times], reading
 
 
-def time_impl(attn, q, k, v, dout, clock):
-    """(fwd, bwd, fwd+bwd medians in ms, mean SM clock) of attn(q, k, v) -> (N, NH, HD)."""
+def time_impl(attn, q, k, v, dout, card):
+    """(fwd, bwd, fwd+bwd medians in ms, (mean SM clock, power)) of attn(q, k, v) -> (N, NH, HD)."""
     import torch
 
     def fwd():
         return attn(q, k, v)
 
     out = fwd()
-    ms, mhz = medians_ms([fwd,
-                          lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True),
-                          lambda: torch.autograd.grad(fwd(), (q, k, v), dout)], clock)
-    return tuple(ms), mhz
+    ms, reading = medians_ms([fwd,
+                              lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True),
+                              lambda: torch.autograd.grad(fwd(), (q, k, v), dout)], card)
+    return tuple(ms), reading
 
 
 def main():
@@ -173,7 +182,7 @@ def main():
     card = torch.cuda.get_device_name(0)
     props = torch.cuda.get_device_properties(0)
     pci = [getattr(props, f"pci_{part}_id", None) for part in ("domain", "bus", "device")]
-    clock = SmClock("%x:%x:%x.0" % tuple(pci) if None not in pci else "")
+    card_sampler = CardSampler("%x:%x:%x.0" % tuple(pci) if None not in pci else "")
     rows = []
     for s in shapes:
         N, NH, HD = s["N"], s["NH"], s["HD"]
@@ -211,27 +220,28 @@ def main():
 
         causal = all(L == T for L in s["lengths"])
         label = f"T={T} NH={NH} HD={HD}" + (" causal" if causal else "")
-        results = {f"ours {path}": (flops, t, mhz) for path, (t, mhz) in sorted(s["ours"].items(), reverse=True)}
-        results["flex"] = (flops, *time_impl(flex_attn, q, k, v, dout, clock))
-        results["varlen"] = (flops, *time_impl(varlen_attn, q, k, v, dout, clock))
+        results = {f"ours {path}": (flops, t, reading) for path, (t, reading) in sorted(s["ours"].items(), reverse=True)}
+        results["flex"] = (flops, *time_impl(flex_attn, q, k, v, dout, card_sampler))
+        results["varlen"] = (flops, *time_impl(varlen_attn, q, k, v, dout, card_sampler))
         if N % T == 0:
             for name, backend in sdpa_backends:
                 try:
                     with sdpa_kernel(backend):
-                        results[name] = (dense_flops, *time_impl(sdpa_attn, q, k, v, dout, clock))
+                        results[name] = (dense_flops, *time_impl(sdpa_attn, q, k, v, dout, card_sampler))
                 except RuntimeError as e:  # the backend does not take these inputs on this card
                     print(f"{label}: {name} not run: {str(e).splitlines()[0][:100]}")
         rows.append((label, causal, results))
 
     print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T"
           " ('causal': one segment per row); medians; TFLOP/s over attended pairs (sdpa: dense causal over"
-          " whole rows, no document mask); MHz: mean SM clock of the timed rounds")
+          " whole rows, no document mask); MHz, W: mean SM clock and power of the timed rounds")
     print(f"{'shape':<29} {'impl':<11} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
-          f"{'f+b TF':>7} {'MHz':>5}")
+          f"{'f+b TF':>7} {'MHz':>5} {'W':>4}")
     for label, causal, results in rows:
-        for name, (flops, (f, b, fb), mhz) in results.items():
+        for name, (flops, (f, b, fb), (mhz, watts)) in results.items():
             print(f"{label:<29} {name:<11} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
-                  f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f} {f'{mhz:.0f}' if mhz else '-':>5}")
+                  f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f} {f'{mhz:.0f}' if mhz else '-':>5} "
+                  f"{f'{watts:.0f}' if watts else '-':>4}")
         ours = min(t[2] for name, (_, t, _) in results.items() if name.startswith("ours"))
         best_peer = min(results["flex"][1][2], results["varlen"][1][2])
         print(f"{label:<29} ours (faster path) fwd+bwd vs faster of varlen/flex: {best_peer / ours:.2f}x")

@@ -6,7 +6,7 @@ loss under torch.compile, bf16 autocast over fp32 weights, fused AdamW
 head (gpt2, llama:1B), FlexAttention with a document block mask and
 per-document positions, trained on packed micro-batches.
 
-    python dev/reference/bench_peer.py --workload gpt2-b32 --batches dump.bin [--steps 20 --warmup 5]
+    python dev/reference/bench_peer.py --workload gpt2-b32 --batches dump.bin [--steps 50 --warmup 5]
     python dev/reference/bench_peer.py --workload llama1b --shards "DIR/synth_train_*.bin"
 
 The micro-batches are either the very ones train_gpt used (its
@@ -16,7 +16,9 @@ row start and at every end-of-text token). Each step is one micro-batch.
 The micro-batches are copied to the GPU and their block masks built before
 the timed steps (train_gpt's timed step also loads and uploads its batches,
 so this favours the peer). Steps after --warmup (compilation) are timed one
-by one with a device synchronisation. For comparison with earlier versions
+by one with a device synchronisation; the tokens/s is the median over the
+steps that start after --warm-seconds of those (the card then runs at the
+clock it keeps under load, as in dev/median_step.sh for train_gpt). For comparison with earlier versions
 of this script, the same steps are then timed again with the mask built and
 the batch copied inside the timed step (the old setting):
 
@@ -73,12 +75,16 @@ def main():
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--batches", help="train_gpt --dump-batches file (same B, T as the workload)")
     src.add_argument("--shards", help="glob of llm.c shards to pack here")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps")
+    ap.add_argument("--steps", type=int, default=50, help="steps after the warm-up")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation)")
+    ap.add_argument("--warm-seconds", type=float, default=2.0,
+                    help="seconds of steps after --warmup that are not timed either (the card's clock settles)")
     ap.add_argument("--stall-report", type=float, default=60.0, metavar="S",
                     help="until the warm-up is over, print every thread's Python stack to stderr each S seconds "
                          "(shows where a long compilation is; 0: off)")
     args = ap.parse_args()
+    if args.steps < 1 or args.warmup < 0 or args.warm_seconds < 0:
+        sys.exit("bench_peer: --steps must be at least 1, --warmup and --warm-seconds at least 0")
     if not torch.cuda.is_available():
         sys.exit("bench_peer: needs a CUDA GPU")
 
@@ -131,20 +137,27 @@ def main():
         return loss
 
     def timed_steps(label, prepared, inside_step):
-        """Median tokens/s over the steps after the warm-up; inside_step: upload + mask in the timed step."""
-        times = []
+        """Median tokens/s over the steps after the warm-up steps and --warm-seconds of steps after them;
+        inside_step: upload + mask in the timed step."""
+        times, warmed = [], 0.0
         for i, m in enumerate(prepared):
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             loss = step(*(upload(m) if inside_step else m))
             torch.cuda.synchronize()
             dt = time.perf_counter() - t0
-            if i >= args.warmup:
+            timed = i >= args.warmup and warmed >= args.warm_seconds
+            if timed:
                 times.append(dt)
+            elif i >= args.warmup:
+                warmed += dt
             if i + 1 >= args.warmup:
                 faulthandler.cancel_dump_traceback_later()
             print(f"{label} step {i:3d} loss {loss.item():.4f} {dt * 1e3:8.1f} ms {B * T / dt:10.0f} tok/s"
-                  f"{'' if i >= args.warmup else ' (warmup)'}", flush=True)
+                  f"{'' if timed else ' (warmup)'}", flush=True)
+        if len(times) < 5:
+            sys.exit(f"bench_peer: only {len(times)} steps after {args.warm_seconds} s of warm-up steps: "
+                     "raise --steps")
         return B * T / statistics.median(times)
 
     host = host_batches(args.warmup + args.steps)
