@@ -242,9 +242,16 @@ def main():
             print(f"{label:<29} {name:<11} {f:8.3f} {flops / f * 1e-9:7.1f} {b:8.3f} {2.5 * flops / b * 1e-9:7.1f} "
                   f"{fb:8.3f} {3.5 * flops / fb * 1e-9:7.1f} {f'{mhz:.0f}' if mhz else '-':>5} "
                   f"{f'{watts:.0f}' if watts else '-':>4}")
-        ours = min(t[2] for name, (_, t, _) in results.items() if name.startswith("ours"))
-        best_peer = min(results["flex"][1][2], results["varlen"][1][2])
+        ours_name = min((t[2], name) for name, (_, t, _) in results.items() if name.startswith("ours"))[1]
+        peer_name = min(("flex", "varlen"), key=lambda name: results[name][1][2])
+        ours, best_peer = results[ours_name][1][2], results[peer_name][1][2]
         print(f"{label:<29} ours (faster path) fwd+bwd vs faster of varlen/flex: {best_peer / ours:.2f}x")
+        # energy per fwd+bwd call: its time times the mean power of the rounds (which also ran fwd and bwd
+        # alone, so it is the rounds' mean, not the f+b call's own)
+        ours_watts, peer_watts = results[ours_name][2][1], results[peer_name][2][1]
+        if ours_watts and peer_watts:
+            print(f"{label:<29} the same per joule ({ours_name} at {ours_watts:.0f} W, {peer_name} at "
+                  f"{peer_watts:.0f} W): {best_peer * peer_watts / (ours * ours_watts):.2f}x")
         sdpa = [(t[2], name) for name, (_, t, _) in results.items() if name.startswith("sdpa")]
         if causal and sdpa:
             fastest, name = min(sdpa)
