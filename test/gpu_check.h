@@ -191,18 +191,28 @@ static float time_ms(F fn, int reps)
    Before the timed rounds: 3 untimed rounds, and more until `warm_seconds` of them have run, so that
    the card has left the top clock it holds for a moment after an idle spell and runs at the clock it
    keeps under load (sm_clock.h), as in a training run. When `card` is given, it receives the mean
-   SM clock and power over the timed rounds (0: unknown). */
+   SM clock and power over the timed rounds and the last second of the warm-up (0: unknown): the
+   card's energy counter moves in steps too coarse for the timed rounds alone, which last 0.05-0.3 s
+   in the attention benchmark (over those alone an H200 read 560-620 W where nvidia-smi showed
+   690-695 W). */
 static std::vector<float> time_ms_interleaved(const std::vector<std::function<void()>> &fns, int reps,
                                               double warm_seconds = 0.0, CardReading *card = nullptr)
 {
     CallTimer timer;
-    const auto warm_until = std::chrono::steady_clock::now() + std::chrono::duration<double>(warm_seconds);
-    for (int i = 0; i < 3 || std::chrono::steady_clock::now() < warm_until; i++) {
+    CardSampler sampler;
+    bool sampling = false;
+    const auto now = [] { return std::chrono::steady_clock::now(); };
+    const auto warm_until = now() + std::chrono::duration<double>(warm_seconds);
+    const auto sample_from = warm_until - std::chrono::seconds(1);
+    for (int i = 0; i < 3 || now() < warm_until; i++) {
+        if (card && !sampling && now() >= sample_from) {
+            sampler.start();
+            sampling = true;
+        }
         for (const auto &fn : fns) fn();
         cudaCheck(cudaDeviceSynchronize()); /* the host waits for the card: the time is the card's */
     }
-    CardSampler sampler;
-    if (card) sampler.start();
+    if (card && !sampling) sampler.start();
     std::vector<std::vector<float>> ms(fns.size(), std::vector<float>(reps));
     for (int i = 0; i < reps; i++) {
         for (size_t k = 0; k < fns.size(); k++) {

@@ -397,9 +397,11 @@ static const AttnBenchShape attn_bench_shapes[] = {
 #define ATTN_BENCH_TOKENS 32768
 #define ATTN_BENCH_LENGTH_SEED 20261125
 /* seconds of untimed rounds before each shape's timed ones (time_ms_interleaved): the card then runs
-   at the clock it keeps under load, not the top clock of its first moments after setup (2 s of load
-   took an H200 from 1980 to ~1500 MHz: dev/notes/attention.md, 2026-12-03) */
-#define ATTN_BENCH_WARM_SECONDS 2.0
+   as it does under sustained load, not as in its first moments after setup. Under its 700 W cap an H200
+   went from 1980 to ~1500 MHz within 2 s of load, and the forward at T=8192 still ran 466 TFLOP/s
+   over a 2 s warm-up against 413-422 after more load, at no higher reported clock
+   (dev/notes/attention.md, 2026-12-03, thirteenth session): 4 s. */
+#define ATTN_BENCH_WARM_SECONDS 4.0
 
 /* " %WIDTH.0f" of a card reading, or "-" in its place when it is unknown (0) */
 static void print_reading(float value, int width)
@@ -420,8 +422,8 @@ static void print_reading(float value, int width)
    "shape T NH HD N S", "lengths ...", and per path
    "ours PATH FWD_MS BWD_MS FWDBWD_MS SM_MHZ WATTS" for dev/cuda/bench_attention_peer.py,
    which times the PyTorch peers on the same packed lengths. Each row also
-   gives the mean SM clock and power over its timed rounds (sm_clock.h; "-":
-   unknown). */
+   gives the mean SM clock and power over its timed rounds and the warm-up's
+   last second (sm_clock.h; "-": unknown). */
 static void attn_benchmark(int backward, int only_shape /* -1: all */, int group, uint64_t length_seed,
                            Rng *rng, FILE *report, std::vector<AttentionPath> paths = {})
 {
@@ -430,7 +432,7 @@ static void attn_benchmark(int backward, int only_shape /* -1: all */, int group
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("\nbenchmark on %s: %d tokens per call, length seed %llu, median of 20 rounds (each runs fwd, "
            "bwd and f+b twice, timing the second) after %.0f s of untimed rounds, TFLOP/s over attended pairs, "
-           "mean SM clock and power of the timed rounds\n",
+           "mean SM clock and power of the timed rounds and the warm-up's last second\n",
            prop.name, ATTN_BENCH_TOKENS, (unsigned long long)length_seed, ATTN_BENCH_WARM_SECONDS);
     printf("%-31s %-5s %6s %9s %9s %9s %9s %9s %9s %6s %5s\n", "shape", "path", "docs", "fwd ms", "fwd TF/s",
            "bwd ms", "bwd TF/s", "f+b ms", "f+b TF/s", "MHz", "W");

@@ -16,11 +16,11 @@ Times on the same lengths, q/k/v of shape (N, NH, HD) bf16:
           sdpa-effic); the comparison line uses the fastest.
 TFLOP/s count attended pairs only: 4*HD*NH*sum L(L+1)/2 forward (for sdpa
 its own pairs, N/T * T(T+1)/2 per head), 2.5x that backward. Medians of 20
-rounds after 2 s of untimed ones (the card then runs at the clock it keeps
-under load); a round calls forward, backward and forward+backward twice each
+rounds after 4 s of untimed ones (the card then runs as it does under
+sustained load); a round calls forward, backward and forward+backward twice each
 and times the second call (CUDA events), as our benchmark does. The MHz
-and W columns are the mean SM clock and power over the timed rounds (NVML;
-"-": unknown), ours as the report gives them: a kernel that draws the card's
+and W columns are the mean SM clock and power over the timed rounds and the
+warm-up's last second (NVML; "-": unknown), ours as the report gives them: a kernel that draws the card's
 power cap runs at the clock the cap leaves.
 
 usage: bench_attention_peer.py REPORT
@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-WARM_SECONDS = 2.0  # as ATTN_BENCH_WARM_SECONDS in dev/cuda/attention_check.h
+WARM_SECONDS = 4.0  # as ATTN_BENCH_WARM_SECONDS in dev/cuda/attention_check.h
 
 
 def read_report(path):
@@ -119,7 +119,8 @@ class CardSampler:
 
 
 def medians_ms(fns, card, warmup=3, reps=20):
-    """Median ms of each fn over `reps` rounds and the mean (SM clock, power) over them; a round calls every fn twice
+    """Median ms of each fn over `reps` rounds and the mean (SM clock, power) over them and the warm-up's
+    last second (as test/gpu_check.h samples ours); a round calls every fn twice
     in a row, in order, and times the second call, so all of them run under the same clock, Python's
     launch time hides behind the first call's GPU work (as in a training step), and each timed call
     follows a call of itself (as time_ms_interleaved in test/gpu_check.h does for ours). Before them,
@@ -127,14 +128,19 @@ def medians_ms(fns, card, warmup=3, reps=20):
     import torch
     warm_until = time.monotonic() + WARM_SECONDS
     rounds = 0
-    while rounds < warmup or time.monotonic() < warm_until:
-        for fn in fns:
-            fn()
-        torch.cuda.synchronize()
-        rounds += 1
+
+    def warm_rounds(until):
+        nonlocal rounds
+        while rounds < warmup or time.monotonic() < until:
+            for fn in fns:
+                fn()
+            torch.cuda.synchronize()
+            rounds += 1
+    warm_rounds(warm_until - 1.0)
     times = [[] for _ in fns]
 
-    def timed_rounds():
+    def sampled():  # the last second of the warm-up, then the timed rounds (the energy counter's steps are coarse)
+        warm_rounds(warm_until)
         for _ in range(reps):
             for fn, t in zip(fns, times):
                 fn()
@@ -144,7 +150,7 @@ def medians_ms(fns, card, warmup=3, reps=20):
                 stop.record()
                 stop.synchronize()
                 t.append(start.elapsed_time(stop))
-    reading = card.mean_during(timed_rounds)
+    reading = card.mean_during(sampled)
     return [sorted(t)[reps // 2] for t in times], reading
 
 
@@ -234,7 +240,8 @@ def main():
 
     print(f"\nattention on {card}: {shapes[0]['N']} tokens per call, log-normal documents packed in rows of T"
           " ('causal': one segment per row); medians; TFLOP/s over attended pairs (sdpa: dense causal over"
-          " whole rows, no document mask); MHz, W: mean SM clock and power of the timed rounds")
+          " whole rows, no document mask); MHz, W: mean SM clock and power of the timed rounds"
+          " and the warm-up's last second")
     print(f"{'shape':<29} {'impl':<11} {'fwd ms':>8} {'fwd TF':>7} {'bwd ms':>8} {'bwd TF':>7} {'f+b ms':>8} "
           f"{'f+b TF':>7} {'MHz':>5} {'W':>4}")
     for label, causal, results in rows:
