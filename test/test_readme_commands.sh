@@ -23,7 +23,7 @@ mapfile -t commands < <(awk '/^## / {section = /^## (The CPU reference|Data|The 
 for i in "${!commands[@]}"; do
     cmd=${commands[$i]}
     name="readme_command_$((i + 1)): ${cmd%%#*}"
-    if [[ $cmd == ./train_gpt* ]] && { [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -newer train_gpt -print -quit)" ]; }; then
+    if [[ $cmd == ./train_gpt* ]] && { [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -type f -newer train_gpt -print -quit)" ]; }; then
         echo "SKIP $name (./train_gpt is not built or older than its sources: make train_gpt)"
         continue
     fi
