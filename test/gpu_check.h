@@ -23,7 +23,7 @@
 
 #include "cuda_common.h"
 #include "rand.h"
-#include "sm_clock.h"
+#include "card_sampler.h"
 #include "test.h"
 
 /* fp32 -> nearest bf16 (ties to even), as __float2bfloat16 does, returned as fp32. */
@@ -190,7 +190,7 @@ static float time_ms(F fn, int reps)
    caches as warm as in a loop).
    Before the timed rounds: 3 untimed rounds, and more until `warm_seconds` of them have run, so that
    the card has left the top clock it holds for a moment after an idle spell and runs at the clock it
-   keeps under load (sm_clock.h), as in a training run. When `card` is given, it receives the mean
+   keeps under load (card_sampler.h), as in a training run. When `card` is given, it receives the mean
    SM clock and power over the timed rounds and the last second of the warm-up (0: unknown): the
    card's energy counter moves in steps too coarse for the timed rounds alone, which last 0.05-0.3 s
    in the attention benchmark (over those alone an H200 read 560-620 W where nvidia-smi showed

@@ -423,7 +423,7 @@ static void print_reading(float value, int width)
    "ours PATH FWD_MS BWD_MS FWDBWD_MS SM_MHZ WATTS" for dev/cuda/bench_attention_peer.py,
    which times the PyTorch peers on the same packed lengths. Each row also
    gives the mean SM clock and power over its timed rounds and the warm-up's
-   last second (sm_clock.h; "-": unknown). */
+   last second (card_sampler.h; "-": unknown). */
 static void attn_benchmark(int backward, int only_shape /* -1: all */, int group, uint64_t length_seed,
                            Rng *rng, FILE *report, std::vector<AttentionPath> paths = {})
 {

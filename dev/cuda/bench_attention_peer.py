@@ -71,7 +71,7 @@ def read_report(path):
 class CardSampler:
     """The card's mean SM clock in MHz over a stretch of time, read through NVML (the driver's library,
     opened with ctypes) every 5 ms on a thread, and its mean power in W from NVML's energy counter, as
-    test/sm_clock.h does for ours; 0 when unknown."""
+    test/card_sampler.h does for ours; 0 when unknown."""
 
     def __init__(self, bus_id):
         """bus_id: the card's PCI address as NVML takes it ("" when unknown: no readings)."""

@@ -18,9 +18,10 @@ the timed steps (train_gpt's timed step also loads and uploads its batches,
 so this favours the peer). Steps after --warmup (compilation) are timed one
 by one with a device synchronisation; the tokens/s is the median over the
 steps that start after --warm-seconds of those (the card then runs at the
-clock it keeps under load, as in dev/median_step.sh for train_gpt). For comparison with earlier versions
-of this script, the same steps are then timed again with the mask built and
-the batch copied inside the timed step (the old setting):
+clock it keeps under load, as in dev/median_step.sh for train_gpt). For
+comparison with earlier versions of this script, the same steps are then
+timed again with the mask built and the batch copied inside the timed step
+(the old setting):
 
     VARIANT <workload> mask_in_step tok/s <median>
     RESULT <workload> tok/s <median tokens per second> peak_mib <max allocated> reserved_mib <max reserved>

@@ -1,5 +1,5 @@
 /*
- * sm_clock.h — the card's SM clock and power draw while a benchmark runs, so
+ * card_sampler.h — the card's SM clock and power draw while a benchmark runs, so
  * that a table of timings can say at what clock and power they were taken.
  *
  * Why it matters: under its power cap (700 W on an H200) the card runs at its
@@ -23,8 +23,8 @@
  * r.watts the card's energy counter's increase over the wall time between
  * start() and stop() (0: unknown).
  */
-#ifndef PACKLM_SM_CLOCK_H
-#define PACKLM_SM_CLOCK_H
+#ifndef PACKLM_CARD_SAMPLER_H
+#define PACKLM_CARD_SAMPLER_H
 
 #include <atomic>
 #include <chrono>
@@ -138,4 +138,4 @@ class CardSampler {
     }
 };
 
-#endif /* PACKLM_SM_CLOCK_H */
+#endif /* PACKLM_CARD_SAMPLER_H */
