@@ -1,7 +1,8 @@
 # expect.bash — sourced by the test/*.sh scripts (not a test itself: run_tests.sh
 # runs test/*.sh only). Helpers:
 #
-#   expect NAME WANT_STATUS PATTERN COMMAND...   (below: python_with MODULE...)
+#   expect NAME WANT_STATUS PATTERN COMMAND...   (below: python_with MODULE...,
+#                                                 train_gpt_usable)
 #
 # runs COMMAND (stdout and stderr together) and prints "PASS NAME" when it
 # exits with WANT_STATUS and its output matches the extended regex PATTERN,
@@ -28,4 +29,12 @@ python_with() {
     for candidate in python3 /usr/bin/python3; do
         if "$candidate" -c "import $modules" >/dev/null 2>&1; then echo "$candidate"; return; fi
     done
+}
+
+# train_gpt_usable: true when ./train_gpt (run from the repository root) is
+# built and no source file is newer than it. Files only: a directory's mtime
+# moves when the tree is copied (as onto a device machine) without any
+# source changing.
+train_gpt_usable() {
+    [ -x ./train_gpt ] && [ -z "$(find train_gpt.cu llmc -type f -newer train_gpt -print -quit)" ]
 }

@@ -10,6 +10,7 @@
 # Also: `make -n train` prints the NCCL / MPI / utf8proc detection lines once.
 set -u
 cd "$(dirname "$0")/.."
+source test/expect.bash
 root=$(pwd)
 TMP=$(mktemp -d /tmp/packlm_readme.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -23,7 +24,7 @@ mapfile -t commands < <(awk '/^## / {section = /^## (The CPU reference|Data|The 
 for i in "${!commands[@]}"; do
     cmd=${commands[$i]}
     name="readme_command_$((i + 1)): ${cmd%%#*}"
-    if [[ $cmd == ./train_gpt* ]] && { [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -type f -newer train_gpt -print -quit)" ]; }; then
+    if [[ $cmd == ./train_gpt* ]] && ! train_gpt_usable; then
         echo "SKIP $name (./train_gpt is not built or older than its sources: make train_gpt)"
         continue
     fi

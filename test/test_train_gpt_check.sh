@@ -12,7 +12,7 @@
 set -u
 cd "$(dirname "$0")/.."
 source test/expect.bash
-if [ ! -x ./train_gpt ] || [ -n "$(find train_gpt.cu llmc -type f -newer train_gpt -print -quit)" ]; then
+if ! train_gpt_usable; then
     echo "SKIP train_gpt_check: ./train_gpt is not built or older than its sources (make train_gpt)"
     exit 0
 fi
