@@ -14,7 +14,7 @@ make -j16 GPU_ARCH=90a train_gpt train_cpu tools dev build/test/test_attention b
 FUZZ_SECONDS=5 make GPU_ARCH=90a test >"$out/make_test.log" 2>&1; rc_test=$?
 grep -E '^(== |FAIL|   [0-9]+ passed)' "$out/make_test.log" | grep -B1 -E 'FAIL|failed' | grep -v ' 0 failed' | head -40
 (for p in dev/cuda/bin/*; do
-    case "$p" in */attention_*) args=--no-bench ;; *) args= ;; esac  # kernel programs take no arguments
+    case "$p" in */attention_* | */matmul_algos) args=--no-bench ;; *) args= ;; esac  # the other kernel programs take no arguments
     echo "== $p"; "$p" $args 2>&1 | tail -n 3; done) >"$out/dev_programs.log" 2>&1
 timeout 150 make GPU_ARCH=90a train >"$out/make_train.log" 2>&1; rc_train=$?
 echo "---- make train (tail)"; grep -E 'val loss|^step +(1|50|100|150|200)/|done:|sample:' "$out/make_train.log" | cut -c1-160 | tail -n 12

@@ -32,57 +32,86 @@
 static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
 
 /*
- * Column-major D (m, n) = op(A) (m, k) @ op(B) (k, n) + beta * D, then `epilogue`
- * with its vectors: `bias` (m) read by the BIAS forms, written by the BGRAD
- * forms (overwritten, bf16: D's type); `aux` (m, n; ld m), the GELU input,
- * written by GELU_AUX, read by DGELU.
- * A is stored (k, m) when transA else (m, k); B is stored (n, k) when transB else (k, n).
+ * One product's cuBLASLt description, Column-major D (m, n) = op(A) (m, k) @
+ * op(B) (k, n) + beta * D, then `epilogue` with its vectors: `bias` (m) read
+ * by the BIAS forms, written by the BGRAD forms (overwritten, bf16: D's type);
+ * `aux` (m, n; ld m), the GELU input, written by GELU_AUX, read by DGELU.
+ * A is stored (k, m) when transA else (m, k); B is stored (n, k) when transB
+ * else (k, n). cuBLASLt's heuristic ranks the algorithms that can run it
+ * (lt_gemm_algos); the trainer runs the first (matmul_cublaslt), and
+ * dev/cuda/matmul_algos.cu times the others next to it.
  */
-static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, cublasLtEpilogue_t epilogue, const void *bias,
-                            const void *aux, int m, int n, int k, int transA, int transB, float beta, cudaStream_t s)
-{
+typedef struct {
     cublasLtMatmulDesc_t desc;
-    cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasLtMatrixLayout_t a, b, d;
+} LtGemm;
+
+static void lt_gemm_create(LtGemm *g, cublasLtEpilogue_t epilogue, const void *bias, const void *aux, int m, int n,
+                           int k, int transA, int transB)
+{
+    cublasCheck(cublasLtMatmulDescCreate(&g->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
-    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
-    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof(opA)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof(opB)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
     if (bias)
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
     if (aux) {
         const int64_t ld_aux = m;
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof(ld_aux)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof(ld_aux)));
     }
+    cublasCheck(cublasLtMatrixLayoutCreate(&g->a, CUDA_R_16BF, transA ? k : m, transA ? m : k, transA ? k : m));
+    cublasCheck(cublasLtMatrixLayoutCreate(&g->b, CUDA_R_16BF, transB ? n : k, transB ? k : n, transB ? n : k));
+    cublasCheck(cublasLtMatrixLayoutCreate(&g->d, CUDA_R_16BF, m, n, m));
+}
 
-    cublasLtMatrixLayout_t layoutA, layoutB, layoutD;
-    cublasCheck(cublasLtMatrixLayoutCreate(&layoutA, CUDA_R_16BF, transA ? k : m, transA ? m : k, transA ? k : m));
-    cublasCheck(cublasLtMatrixLayoutCreate(&layoutB, CUDA_R_16BF, transB ? n : k, transB ? k : n, transB ? n : k));
-    cublasCheck(cublasLtMatrixLayoutCreate(&layoutD, CUDA_R_16BF, m, n, m));
-
+/* Up to max_results algorithms for the product, best first by cuBLASLt's heuristic, within the
+   workspace; returns how many. */
+static int lt_gemm_algos(const LtGemm *g, cublasLtMatmulHeuristicResult_t *results, int max_results)
+{
     cublasLtMatmulPreference_t preference;
     cublasCheck(cublasLtMatmulPreferenceCreate(&preference));
     const size_t workspace_bytes = CUBLASLT_WORKSPACE_BYTES;
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &workspace_bytes, sizeof(workspace_bytes)));
-    cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
-    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, layoutA, layoutB, layoutD, layoutD, preference,
-                                               1, &heuristic, &found));
-    if (found == 0) {
+    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, g->desc, g->a, g->b, g->d, g->d, preference,
+                                               max_results, results, &found));
+    cublasCheck(cublasLtMatmulPreferenceDestroy(preference));
+    return found;
+}
+
+static void lt_gemm_run(const LtGemm *g, const cublasLtMatmulAlgo_t *algo, floatX *d, const floatX *a, const floatX *b,
+                        float beta, cudaStream_t s)
+{
+    const float alpha = 1.0f;
+    cublasCheck(cublasLtMatmul(cublaslt_handle, g->desc, &alpha, a, g->a, b, g->b, &beta, d, g->d, d, g->d, algo,
+                               cublaslt_workspace, CUBLASLT_WORKSPACE_BYTES, s));
+}
+
+static void lt_gemm_destroy(LtGemm *g)
+{
+    cublasCheck(cublasLtMatrixLayoutDestroy(g->a));
+    cublasCheck(cublasLtMatrixLayoutDestroy(g->b));
+    cublasCheck(cublasLtMatrixLayoutDestroy(g->d));
+    cublasCheck(cublasLtMatmulDescDestroy(g->desc));
+}
+
+/* The product above with the heuristic's first algorithm. */
+static void matmul_cublaslt(floatX *d, const floatX *a, const floatX *b, cublasLtEpilogue_t epilogue, const void *bias,
+                            const void *aux, int m, int n, int k, int transA, int transB, float beta, cudaStream_t s)
+{
+    LtGemm g;
+    lt_gemm_create(&g, epilogue, bias, aux, m, n, k, transA, transB);
+    cublasLtMatmulHeuristicResult_t best;
+    if (lt_gemm_algos(&g, &best, 1) == 0) {
         fprintf(stderr, "error: cuBLASLt has no algorithm for m=%d n=%d k=%d transA=%d transB=%d epilogue=%d\n", m, n,
                 k, transA, transB, (int)epilogue);
         exit(1);
     }
-    const float alpha = 1.0f;
-    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, a, layoutA, b, layoutB, &beta, d, layoutD, d, layoutD,
-                               &heuristic.algo, cublaslt_workspace, workspace_bytes, s));
-
-    cublasCheck(cublasLtMatmulPreferenceDestroy(preference));
-    cublasCheck(cublasLtMatrixLayoutDestroy(layoutA));
-    cublasCheck(cublasLtMatrixLayoutDestroy(layoutB));
-    cublasCheck(cublasLtMatrixLayoutDestroy(layoutD));
-    cublasCheck(cublasLtMatmulDescDestroy(desc));
+    lt_gemm_run(&g, &best.algo, d, a, b, beta, s);
+    lt_gemm_destroy(&g);
 }
 
 static void matmul_forward(floatX *out, const floatX *inp, const floatX *weight, const floatX *bias, int N, int C,
