@@ -56,17 +56,6 @@ static void linear_products(std::vector<Product> &out, const char *model, const 
     }
 }
 
-static double gelu_tanh(double x)
-{
-    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-}
-
-static double gelu_tanh_grad(double x)
-{
-    const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x), t = tanh(u);
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
-}
-
 __global__ void gather_kernel(float *out, const floatX *x, const size_t *index, int n)
 {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -162,17 +151,19 @@ static std::vector<Timing> run_product(const Product &p, int bench, Rng *rng)
     };
     const Floats start = p.accumulate ? sampled(d_start) : Floats(), pre = dgelu ? sampled(aux) : Floats();
     const Floats hbias = bias ? download(bias_vec, p.m) : Floats();
-    Floats want(SAMPLES), want_aux(SAMPLES);
+    Floats want_aux(SAMPLES); /* op(A) op(B) + bias, in double, then rounded */
     for (int s = 0; s < SAMPLES; s++) {
         double acc = 0.0;
         for (size_t kk = 0; kk < (size_t)p.k; kk++) acc += (double)hx[s * p.k + kk] * hy[s * p.k + kk];
-        if (bias) acc += hbias[rows[s]];
-        want_aux[s] = (float)acc;
-        if (gelu_aux) acc = gelu_tanh(acc);
-        if (dgelu) acc *= gelu_tanh_grad(pre[s]);
-        if (p.accumulate) acc += start[s];
-        want[s] = (float)acc;
+        want_aux[s] = (float)(bias ? acc + hbias[rows[s]] : acc);
     }
+    Floats want = want_aux; /* then the epilogue, as llmc/cpu_ref.h computes it */
+    if (gelu_aux) gelu_forward_cpu(want.data(), want_aux.data(), SAMPLES);
+    if (dgelu) {
+        std::fill(want.begin(), want.end(), 0.0f);
+        gelu_backward_cpu(want.data(), pre.data(), want_aux.data(), SAMPLES);
+    }
+    for (int s = 0; s < SAMPLES && p.accumulate; s++) want[s] += start[s];
 
     LtGemm g;
     lt_gemm_create(&g, p.epilogue, bias_vec, aux, p.m, p.n, p.k, p.transA, p.transB);
