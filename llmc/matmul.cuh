@@ -32,7 +32,7 @@
 static inline size_t matmul_dbias_scratch_bytes(int OC) { return column_reduce_scratch_bytes(OC, 1); }
 
 /*
- * One product's cuBLASLt description, Column-major D (m, n) = op(A) (m, k) @
+ * One product's cuBLASLt description: column-major D (m, n) = op(A) (m, k) @
  * op(B) (k, n) + beta * D, then `epilogue` with its vectors: `bias` (m) read
  * by the BIAS forms, written by the BGRAD forms (overwritten, bf16: D's type);
  * `aux` (m, n; ld m), the GELU input, written by GELU_AUX, read by DGELU.
